@@ -4,7 +4,7 @@ import { buildProgram } from './cli/program.js';
 import { ExitCode, UserError } from './errors.js';
 
 async function main(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
     return ExitCode.ok;

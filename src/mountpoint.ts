@@ -1,6 +1,6 @@
 import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describeCause, UserError } from './errors.js';
 import type { MountpointKind } from './backends/types.js';
 
@@ -8,6 +8,18 @@ export interface PreparedMountpoint {
   path: string | undefined;
   /** Undo what preparing did (a folder it created), so a failed mount leaves nothing behind. */
   undo(): Promise<void>;
+}
+
+/** Removes `path` and its parents up to `firstCreated`, only while they are empty. */
+async function removeCreated(path: string, firstCreated: string | undefined): Promise<void> {
+  if (firstCreated === undefined) return;
+  for (let dir = path; dir.length >= firstCreated.length; dir = dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+  }
 }
 
 export function defaultMountpoint(kind: MountpointKind, alias: string, home = homedir()): string | undefined {
@@ -43,8 +55,8 @@ export async function prepareMountpoint(
     if (requested !== undefined && kind === 'empty-dir') {
       throw new UserError('mountpoint', `mountpoint ${path} does not exist; create it with: mkdir -p '${path}'`);
     }
-    const created = await mkdir(path, { recursive: true });
-    return { path, undo: async () => { if (created) await rmdir(path).catch(() => {}); } };
+    const firstCreated = await mkdir(path, { recursive: true });
+    return { path, undo: () => removeCreated(path, firstCreated) };
   }
   if (!info.isDirectory()) throw new UserError('mountpoint', `mountpoint ${path} is not a directory; choose a directory`);
   if (kind === 'empty-dir' && !options.nonempty) {

@@ -11,8 +11,11 @@ export function buildProgram(): Command {
     .name('tmount')
     .description("Mount a remote machine's files over SSH as a local folder. No agent on the remote, just SSH.")
     .version(version)
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // Set before the subcommands are added, which copy these settings.
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) => write(`tmount: ${text.replace(/^error: /, '').trim()}; see 'tmount --help'\n`),
+    });
   registerMountCommand(program);
   registerLifecycleCommands(program);
   registerBackendsCommand(program);
