@@ -1,0 +1,277 @@
+import type { Client, FileEntryWithStats, InputAttributes, SFTPWrapper, Stats } from 'ssh2';
+
+/** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7). */
+export const SftpStatus = {
+  ok: 0,
+  eof: 1,
+  noSuchFile: 2,
+  permissionDenied: 3,
+  failure: 4,
+  badMessage: 5,
+  noConnection: 6,
+  connectionLost: 7,
+  opUnsupported: 8,
+} as const;
+
+/** SSH_FXF_* open flags. */
+export const SftpOpen = {
+  read: 0x01,
+  write: 0x02,
+  append: 0x04,
+  creat: 0x08,
+  trunc: 0x10,
+  excl: 0x20,
+} as const;
+
+/**
+ * A failed SFTP request, with what was asked. `status` is the server's
+ * SSH_FX_* code, or undefined when the request never got an answer (timeout,
+ * channel closed).
+ */
+export class SftpError extends Error {
+  constructor(
+    readonly op: string,
+    readonly path: string,
+    readonly status: number | undefined,
+    cause: string,
+  ) {
+    super(`${op} ${path}: ${cause}`);
+    this.name = 'SftpError';
+  }
+}
+
+export interface RemoteAttrs {
+  mode: number;
+  size: number;
+  uid: number;
+  gid: number;
+  /** SFTP v3 carries whole seconds only. */
+  atimeMs: number;
+  mtimeMs: number;
+}
+
+export interface RemoteDirEntry {
+  name: string;
+  attrs: RemoteAttrs;
+}
+
+export interface RemoteStatvfs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  namemax: number;
+}
+
+export interface SftpSessionOptions {
+  /** A request with no answer after this long fails with ETIMEDOUT instead of hanging. */
+  requestTimeoutMs?: number;
+}
+
+function toAttrs(stats: Stats): RemoteAttrs {
+  return {
+    mode: stats.mode,
+    size: stats.size,
+    uid: stats.uid,
+    gid: stats.gid,
+    atimeMs: stats.atime * 1000,
+    mtimeMs: stats.mtime * 1000,
+  };
+}
+
+type Callback<T> = (err: (Error & { code?: number | string }) | undefined | null, value: T) => void;
+
+/**
+ * Promise-shaped SFTP over one ssh2 channel. Every request can be in flight
+ * together with any number of others (ssh2 matches replies by id); this layer
+ * adds a deadline per request and a failure for everything pending when the
+ * channel closes, so no caller waits forever.
+ */
+export class SftpSession {
+  readonly extensions: ReadonlySet<string>;
+  private readonly pending = new Set<(err: Error) => void>();
+  private closedError: Error | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly sftp: SFTPWrapper,
+    options: SftpSessionOptions = {},
+  ) {
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
+    const internal = sftp as unknown as { _extensions?: Record<string, string> };
+    this.extensions = new Set(Object.keys(internal._extensions ?? {}));
+    sftp.once('close', () => this.failAll(new Error('the SFTP channel closed')));
+  }
+
+  static async open(client: Client, options: SftpSessionOptions = {}): Promise<SftpSession> {
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      client.sftp((err, channel) => (err ? reject(err) : resolve(channel))),
+    );
+    return new SftpSession(sftp, options);
+  }
+
+  /** The largest read the server answers in one reply (limits@openssh.com, else 32 KiB). */
+  get maxReadLen(): number {
+    return (this.sftp as unknown as { _maxReadLen: number })._maxReadLen;
+  }
+
+  get maxWriteLen(): number {
+    return (this.sftp as unknown as { _maxWriteLen: number })._maxWriteLen;
+  }
+
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  end(): void {
+    this.sftp.end();
+  }
+
+  private failAll(err: Error): void {
+    this.closedError ??= err;
+    for (const fail of [...this.pending]) fail(err);
+    this.pending.clear();
+  }
+
+  private call<T>(op: string, path: string, start: (cb: Callback<T>) => void): Promise<T> {
+    if (this.closedError) return Promise.reject(new SftpError(op, path, undefined, this.closedError.message));
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        this.pending.delete(fail);
+        reject(new SftpError(op, path, undefined, err.message));
+      };
+      const timer = setTimeout(() => fail(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      this.pending.add(fail);
+      try {
+        start((err, value) => {
+          if (!this.pending.delete(fail)) return; // Already timed out or failed.
+          clearTimeout(timer);
+          if (err) {
+            const status = typeof err.code === 'number' ? err.code : undefined;
+            reject(new SftpError(op, path, status, err.message));
+          } else {
+            resolve(value);
+          }
+        });
+      } catch (err) {
+        // ssh2 throws synchronously when the channel is not writable any more.
+        fail(err as Error);
+      }
+    });
+  }
+
+  lstat(path: string): Promise<RemoteAttrs> {
+    return this.call<Stats>('lstat', path, (cb) => this.sftp.lstat(path, cb)).then(toAttrs);
+  }
+
+  stat(path: string): Promise<RemoteAttrs> {
+    return this.call<Stats>('stat', path, (cb) => this.sftp.stat(path, cb)).then(toAttrs);
+  }
+
+  fstat(handle: Buffer, path: string): Promise<RemoteAttrs> {
+    return this.call<Stats>('fstat', path, (cb) => this.sftp.fstat(handle, cb)).then(toAttrs);
+  }
+
+  setstat(path: string, attrs: InputAttributes): Promise<void> {
+    return this.call<void>('setstat', path, (cb) => this.sftp.setstat(path, attrs, (err) => cb(err, undefined)));
+  }
+
+  fsetstat(handle: Buffer, path: string, attrs: InputAttributes): Promise<void> {
+    return this.call<void>('fsetstat', path, (cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
+  }
+
+  open(path: string, flags: number, mode?: number): Promise<Buffer> {
+    const attrs: InputAttributes = mode === undefined ? {} : { mode };
+    return this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, attrs, cb));
+  }
+
+  close(handle: Buffer, path: string): Promise<void> {
+    return this.call<void>('close', path, (cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
+  }
+
+  /**
+   * One READ request for at most maxReadLen bytes; resolves with fewer bytes
+   * at end of file (none at or past it).
+   */
+  readChunk(handle: Buffer, path: string, position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    return this.call<number>('read', path, (cb) =>
+      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => cb(err, bytesRead)),
+    ).then((bytesRead) => (bytesRead === length ? buffer : buffer.subarray(0, bytesRead)));
+  }
+
+  /** One WRITE request; `data` must not exceed maxWriteLen. */
+  writeChunk(handle: Buffer, path: string, position: number, data: Buffer): Promise<void> {
+    return this.call<void>('write', path, (cb) =>
+      this.sftp.write(handle, data, 0, data.length, position, (err) => cb(err, undefined)),
+    );
+  }
+
+  readdir(path: string): Promise<RemoteDirEntry[]> {
+    return this.call<FileEntryWithStats[]>('readdir', path, (cb) => this.sftp.readdir(path, cb)).then((list) =>
+      list.map((entry) => ({ name: entry.filename, attrs: toAttrs(entry.attrs as Stats) })),
+    );
+  }
+
+  mkdir(path: string, mode: number): Promise<void> {
+    return this.call<void>('mkdir', path, (cb) => this.sftp.mkdir(path, { mode }, (err) => cb(err, undefined)));
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.call<void>('rmdir', path, (cb) => this.sftp.rmdir(path, (err) => cb(err, undefined)));
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.call<void>('unlink', path, (cb) => this.sftp.unlink(path, (err) => cb(err, undefined)));
+  }
+
+  /** Plain SFTP rename: OpenSSH refuses to replace an existing target. */
+  rename(from: string, to: string): Promise<void> {
+    return this.call<void>('rename', from, (cb) => this.sftp.rename(from, to, (err) => cb(err, undefined)));
+  }
+
+  /** rename(2) semantics, replacing the target (posix-rename@openssh.com). */
+  posixRename(from: string, to: string): Promise<void> {
+    return this.call<void>('rename', from, (cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
+  }
+
+  symlink(target: string, linkPath: string): Promise<void> {
+    return this.call<void>('symlink', linkPath, (cb) => this.sftp.symlink(target, linkPath, (err) => cb(err, undefined)));
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.call<string>('readlink', path, (cb) => this.sftp.readlink(path, cb));
+  }
+
+  hardlink(existing: string, linkPath: string): Promise<void> {
+    return this.call<void>('link', linkPath, (cb) => this.sftp.ext_openssh_hardlink(existing, linkPath, (err) => cb(err, undefined)));
+  }
+
+  fsync(handle: Buffer, path: string): Promise<void> {
+    return this.call<void>('fsync', path, (cb) => this.sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
+  }
+
+  statvfs(path: string): Promise<RemoteStatvfs> {
+    type Raw = Record<`f_${'bsize' | 'frsize' | 'blocks' | 'bfree' | 'bavail' | 'files' | 'ffree' | 'favail' | 'namemax'}`, number | bigint>;
+    return this.call<Raw>('statfs', path, (cb) => this.sftp.ext_openssh_statvfs(path, cb)).then((raw) => ({
+      bsize: Number(raw.f_bsize),
+      frsize: Number(raw.f_frsize),
+      blocks: Number(raw.f_blocks),
+      bfree: Number(raw.f_bfree),
+      bavail: Number(raw.f_bavail),
+      files: Number(raw.f_files),
+      ffree: Number(raw.f_ffree),
+      favail: Number(raw.f_favail),
+      namemax: Number(raw.f_namemax),
+    }));
+  }
+
+  realpath(path: string): Promise<string> {
+    return this.call<string>('realpath', path, (cb) => this.sftp.realpath(path, cb));
+  }
+}

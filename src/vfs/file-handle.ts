@@ -1,0 +1,260 @@
+import type { RemoteAttrs, SftpSession } from '../remote/sftp-session.js';
+import { BlockCache } from './block-cache.js';
+import { DirtyRanges } from './dirty-ranges.js';
+import { FsError, fromSftpError } from './errors.js';
+import type { Inode } from './inode-table.js';
+import { forEachLimited } from './limit.js';
+import type { FsStats } from './stats.js';
+
+export interface HandleIo {
+  session: SftpSession;
+  blocks: BlockCache;
+  /** Bytes per cached block and per read request. */
+  blockSize: number;
+  maxReadAhead: number;
+  /** Dirty bytes per handle that start a background flush. */
+  writeBackBytes: number;
+  /** WRITE requests one handle keeps in flight; bounded so the server's buffers never thrash. */
+  writeDepth: number;
+  stats: FsStats;
+  /** Called after data reached the remote, so cached attributes can be marked stale. */
+  onRemoteChanged(node: Inode): void;
+}
+
+export interface HandleMode {
+  readable: boolean;
+  writable: boolean;
+  append: boolean;
+}
+
+/**
+ * One open file: its SFTP handle, its unflushed writes, and its read-ahead
+ * state. Writes are acknowledged once buffered and reach the remote in the
+ * background or at flush/fsync/close; a failed write-back is kept and thrown
+ * by the next flush, fsync or close, never dropped.
+ */
+export class FileHandle {
+  private readonly dirty = new DirtyRanges();
+  private draining: Promise<void> | undefined;
+  private error: FsError | undefined;
+  private readonly prefetches = new Set<Promise<unknown>>();
+  private nextSequential = -1;
+  private readAhead = 0;
+  /** Size of the remote file as this handle knows it (at open, grown by flushed writes). */
+  private remoteSize: number;
+  private readonly remoteVersion: string;
+  closed = false;
+
+  constructor(
+    readonly fh: number,
+    readonly node: Inode,
+    readonly remote: Buffer,
+    /** The remote path at open, for messages and for reattaching after a reconnect. */
+    readonly remotePath: string,
+    readonly mode: HandleMode,
+    attrs: RemoteAttrs,
+    private readonly io: HandleIo,
+  ) {
+    this.remoteSize = attrs.size;
+    this.remoteVersion = `${attrs.size}:${attrs.mtimeMs}`;
+  }
+
+  /** The size a reader of this handle sees: remote plus unflushed writes. */
+  get size(): number {
+    return Math.max(this.remoteSize, this.dirty.end);
+  }
+
+  get hasDirtyData(): boolean {
+    return !this.dirty.isEmpty || this.draining !== undefined;
+  }
+
+  private blockKey(index: number): string {
+    return BlockCache.key(`${this.node.contentId}:${this.node.dataGen}:${this.remoteVersion}`, index);
+  }
+
+  async read(offset: number, size: number): Promise<Buffer> {
+    if (!this.mode.readable) throw new FsError('EBADF', 'read', this.remotePath, 'not open for reading');
+    if (size === 0) return Buffer.alloc(0);
+    if (this.dirty.overlaps(offset, size) || this.draining) await this.flush();
+
+    const bs = this.io.blockSize;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + size - 1) / bs);
+    this.trackSequential(offset, size);
+
+    const wanted: Promise<Buffer>[] = [];
+    for (let index = first; index <= last; index++) wanted.push(this.block(index));
+    this.prefetch(last + 1, Math.ceil(this.readAhead / bs));
+    const blocks = await Promise.all(wanted);
+
+    const parts: Buffer[] = [];
+    for (const block of blocks) {
+      parts.push(block);
+      if (block.length < bs) break; // End of file inside this block.
+    }
+    const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const start = offset - first * bs;
+    const data = whole.subarray(Math.min(start, whole.length), Math.min(start + size, whole.length));
+    this.io.stats.bytesRead += data.length;
+    return data;
+  }
+
+  /** Doubles the read-ahead window while reads continue where the last one ended. */
+  private trackSequential(offset: number, size: number): void {
+    if (offset === this.nextSequential) {
+      this.readAhead = Math.min(this.io.maxReadAhead, Math.max(this.readAhead * 2, this.io.blockSize * 2));
+    } else {
+      this.readAhead = 0;
+    }
+    this.nextSequential = offset + size;
+  }
+
+  private prefetch(from: number, count: number): void {
+    const bs = this.io.blockSize;
+    for (let index = from; index < from + count && index * bs < this.size; index++) {
+      if (this.io.blocks.has(this.blockKey(index))) continue;
+      const pending = this.block(index).catch(() => undefined);
+      this.prefetches.add(pending);
+      void pending.finally(() => this.prefetches.delete(pending));
+    }
+  }
+
+  private block(index: number): Promise<Buffer> {
+    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => this.fetch(index * this.io.blockSize, this.io.blockSize));
+    if (hit) this.io.stats.cacheHits++;
+    else this.io.stats.cacheMisses++;
+    return block;
+  }
+
+  /** Reads [position, position+length) with requests in parallel, short only at end of file. */
+  private async fetch(position: number, length: number): Promise<Buffer> {
+    const session = this.io.session;
+    const piece = Math.max(1, Math.min(session.maxReadLen, length));
+    const reads: Promise<Buffer>[] = [];
+    for (let at = 0; at < length; at += piece) {
+      reads.push(this.readFully(position + at, Math.min(piece, length - at)));
+    }
+    const pieces: Buffer[] = [];
+    try {
+      for (const data of await Promise.all(reads)) {
+        pieces.push(data);
+        if (data.length < piece) break;
+      }
+    } catch (err) {
+      throw fromSftpError(err, 'read', this.remotePath);
+    }
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  }
+
+  /** Servers may answer a READ with fewer bytes than asked before EOF; ask again for the rest. */
+  private async readFully(position: number, length: number): Promise<Buffer> {
+    const first = await this.io.session.readChunk(this.remote, this.remotePath, position, length);
+    if (first.length === length || first.length === 0) return first;
+    const parts = [first];
+    let got = first.length;
+    while (got < length) {
+      const more = await this.io.session.readChunk(this.remote, this.remotePath, position + got, length - got);
+      if (more.length === 0) break;
+      parts.push(more);
+      got += more.length;
+    }
+    return Buffer.concat(parts, got);
+  }
+
+  /** Buffers `data` (which the handle now owns) and returns once it is safe to accept more. */
+  async write(offset: number, data: Buffer): Promise<number> {
+    if (!this.mode.writable) throw new FsError('EBADF', 'write', this.remotePath, 'not open for writing');
+    if (this.error) throw this.takeError();
+    const at = this.mode.append ? this.size : offset;
+    this.dirty.add(at, data);
+    this.node.dataGen++;
+    this.io.stats.bytesWritten += data.length;
+    if (this.dirty.bytes >= this.io.writeBackBytes) {
+      // Double buffering: one batch on the wire while the next fills; a writer
+      // faster than the network waits here instead of growing memory.
+      if (this.draining) await this.draining;
+      void this.drain();
+    }
+    return data.length;
+  }
+
+  /** Drops unflushed bytes past `size`, ahead of a truncate of the remote file. */
+  truncateDirty(size: number): void {
+    this.dirty.truncate(size);
+    this.remoteSize = Math.min(this.remoteSize, size);
+  }
+
+  setRemoteSize(size: number): void {
+    this.remoteSize = size;
+  }
+
+  private drain(): Promise<void> {
+    this.draining ??= (async () => {
+      try {
+        while (!this.dirty.isEmpty) await this.writeOut(this.dirty.take());
+      } finally {
+        this.draining = undefined;
+      }
+    })();
+    return this.draining;
+  }
+
+  private async writeOut(ranges: { offset: number; data: Buffer }[]): Promise<void> {
+    const max = Math.max(1, this.io.session.maxWriteLen);
+    const chunks: { offset: number; data: Buffer }[] = [];
+    for (const { offset, data } of ranges) {
+      for (let at = 0; at < data.length; at += max) chunks.push({ offset: offset + at, data: data.subarray(at, at + max) });
+    }
+    try {
+      await forEachLimited(chunks, this.io.writeDepth, async ({ offset, data }) => {
+        await this.io.session.writeChunk(this.remote, this.remotePath, offset, data);
+        this.remoteSize = Math.max(this.remoteSize, offset + data.length);
+      });
+    } catch (err) {
+      this.error ??= fromSftpError(err, 'write', this.remotePath);
+    } finally {
+      this.io.onRemoteChanged(this.node);
+    }
+  }
+
+  private takeError(): FsError {
+    const error = this.error!;
+    this.error = undefined;
+    return error;
+  }
+
+  /** Writes everything buffered; throws (once) the first write-back error since the last flush. */
+  async flush(): Promise<void> {
+    await this.drain();
+    if (this.error) throw this.takeError();
+  }
+
+  async fsync(): Promise<void> {
+    await this.flush();
+    if (!this.mode.writable || !this.io.session.extensions.has('fsync@openssh.com')) return;
+    try {
+      await this.io.session.fsync(this.remote, this.remotePath);
+    } catch (err) {
+      throw fromSftpError(err, 'fsync', this.remotePath);
+    }
+  }
+
+  /** Flushes, then closes the remote handle even when the flush failed; throws the first error. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    let failure: FsError | undefined;
+    try {
+      await this.flush();
+    } catch (err) {
+      failure = err as FsError;
+    }
+    await Promise.all([...this.prefetches]);
+    try {
+      await this.io.session.close(this.remote, this.remotePath);
+    } catch (err) {
+      failure ??= fromSftpError(err, 'close', this.remotePath);
+    }
+    if (failure) throw failure;
+  }
+}

@@ -1,0 +1,117 @@
+import { LRUCache } from 'lru-cache';
+import type { RemoteAttrs } from '../remote/sftp-session.js';
+import { isInside, parentOf } from './paths.js';
+
+export interface MetadataCacheOptions {
+  attrTtlMs: number;
+  dirTtlMs: number;
+  negativeTtlMs: number;
+  /** Bound on each of the three caches, in entries. */
+  maxEntries: number;
+}
+
+/** A cached listing: child name → its attributes, or undefined once those went stale. */
+export type Listing = Map<string, RemoteAttrs | undefined>;
+
+const lru = <V extends {}>(max: number, ttl: number) =>
+  new LRUCache<string, V>({ max: Math.max(1, max), ttl: Math.max(1, ttl), ttlAutopurge: false });
+
+/**
+ * What the remote looked like a moment ago: attributes, listings and names
+ * known not to exist, each with its own TTL. A TTL of 0 turns a cache off.
+ * The update methods keep the three consistent with a local change, touching
+ * only the entries that change affects.
+ */
+export class MetadataCache {
+  private readonly attrs: LRUCache<string, RemoteAttrs>;
+  private readonly dirs: LRUCache<string, Listing>;
+  private readonly missing: LRUCache<string, true>;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly options: MetadataCacheOptions) {
+    this.attrs = lru(options.maxEntries, options.attrTtlMs);
+    this.dirs = lru(options.maxEntries, options.dirTtlMs);
+    this.missing = lru(options.maxEntries, options.negativeTtlMs);
+  }
+
+  private count<T>(value: T | undefined): T | undefined {
+    if (value === undefined) this.misses++;
+    else this.hits++;
+    return value;
+  }
+
+  getAttrs(path: string): RemoteAttrs | undefined {
+    return this.count(this.attrs.get(path));
+  }
+
+  isMissing(path: string): boolean {
+    return this.count(this.missing.get(path)) !== undefined;
+  }
+
+  getListing(path: string): Listing | undefined {
+    return this.count(this.dirs.get(path));
+  }
+
+  /** Fresh attributes from the remote: cache them and patch the parent's listing. */
+  setAttrs(path: string, attrs: RemoteAttrs): void {
+    if (this.options.attrTtlMs > 0) this.attrs.set(path, attrs);
+    this.missing.delete(path);
+    if (path !== '') this.dirs.get(parentOf(path))?.set(basename(path), attrs);
+  }
+
+  /** The attributes changed in a way we cannot compute: the next reader asks the remote. */
+  staleAttrs(path: string): void {
+    this.attrs.delete(path);
+    if (path === '') return;
+    const listing = this.dirs.get(parentOf(path));
+    if (listing?.has(basename(path))) listing.set(basename(path), undefined);
+  }
+
+  setListing(path: string, entries: Iterable<[string, RemoteAttrs]>): void {
+    const listing: Listing = new Map();
+    for (const [name, attrs] of entries) {
+      listing.set(name, attrs);
+      if (this.options.attrTtlMs > 0) this.attrs.set(path === '' ? name : `${path}/${name}`, attrs);
+    }
+    if (this.options.dirTtlMs > 0) this.dirs.set(path, listing);
+  }
+
+  /** The name now exists (created, renamed to): no longer missing, and listed in its parent. */
+  added(path: string, attrs: RemoteAttrs | undefined): void {
+    this.missing.delete(path);
+    if (attrs && this.options.attrTtlMs > 0) this.attrs.set(path, attrs);
+    else this.attrs.delete(path);
+    this.dirs.get(parentOf(path))?.set(basename(path), attrs);
+  }
+
+  /** The name is gone (unlinked, renamed away). */
+  removed(path: string): void {
+    this.attrs.delete(path);
+    this.dirs.delete(path);
+    this.dirs.get(parentOf(path))?.delete(basename(path));
+    if (this.options.negativeTtlMs > 0) this.missing.set(path, true);
+  }
+
+  markMissing(path: string): void {
+    if (this.options.negativeTtlMs > 0) this.missing.set(path, true);
+  }
+
+  /** Forgets everything under a directory that moved or disappeared. */
+  dropTree(path: string): void {
+    for (const cache of [this.attrs, this.dirs, this.missing] as LRUCache<string, object>[]) {
+      for (const key of [...cache.keys()]) if (isInside(key, path)) cache.delete(key);
+    }
+  }
+
+  /** Forgets everything (a reconnect, or the user asked). */
+  clear(): void {
+    this.attrs.clear();
+    this.dirs.clear();
+    this.missing.clear();
+  }
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}

@@ -1,0 +1,615 @@
+import { constants as fsConstants } from 'node:fs';
+import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
+import { SftpOpen } from '../remote/sftp-session.js';
+import { BlockCache } from './block-cache.js';
+import { type ErrnoCode, FsError, fromSftpError, isFailureStatus } from './errors.js';
+import { FileHandle, type HandleIo } from './file-handle.js';
+import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
+import { MetadataCache } from './metadata-cache.js';
+import { DEFAULT_OPTIONS, type RemoteFsOptions } from './options.js';
+import { childPath, isValidName, normalizeRemoteRoot, parentOf, remotePath } from './paths.js';
+import { type FsStats, newStats } from './stats.js';
+
+export { ROOT_INO };
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+const NAME_MAX = 255;
+
+/** This OS's open(2) flag bits; backends pass the kernel's flags through unchanged. */
+export const OpenFlags = {
+  accmode: 3,
+  wronly: fsConstants.O_WRONLY ?? 1,
+  rdwr: fsConstants.O_RDWR ?? 2,
+  creat: fsConstants.O_CREAT ?? 0o100,
+  excl: fsConstants.O_EXCL ?? 0o200,
+  trunc: fsConstants.O_TRUNC ?? 0o1000,
+  append: fsConstants.O_APPEND ?? 0o2000,
+};
+
+export interface Attr extends RemoteAttrs {
+  ino: number;
+  nlink: number;
+  /** 512-byte blocks, as stat(2) counts them. */
+  blocks: number;
+}
+
+export interface Entry {
+  ino: number;
+  attr: Attr;
+}
+
+export interface DirEntry {
+  name: string;
+  attr: Attr;
+}
+
+export interface AttrChanges {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atimeMs?: number;
+  mtimeMs?: number;
+}
+
+export interface RenameFlags {
+  /** Fail with EEXIST instead of replacing the target (RENAME_NOREPLACE). */
+  noReplace?: boolean;
+  /** Swap the two names (RENAME_EXCHANGE): SFTP cannot, so this is EINVAL. */
+  exchange?: boolean;
+}
+
+export type Statfs = RemoteStatvfs;
+
+const isDir = (attrs: RemoteAttrs) => (attrs.mode & S_IFMT) === S_IFDIR;
+
+/**
+ * The backend-neutral filesystem over one SFTP session. Every operation is
+ * async and either returns or throws an FsError; nothing here knows which
+ * backend calls it. Inode numbers are RemoteFs's own (ROOT_INO is the
+ * mount's root), handles are small integers.
+ */
+export class RemoteFs {
+  readonly options: RemoteFsOptions;
+  readonly inodes = new InodeTable();
+  readonly stats: FsStats = newStats();
+  private readonly cache: MetadataCache;
+  private readonly blocks: BlockCache;
+  private readonly handles = new Map<number, FileHandle>();
+  private nextFh = 1;
+  private readonly io: HandleIo;
+  private readonly root: string;
+
+  constructor(
+    private session: SftpSession,
+    options: Partial<RemoteFsOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_OPTIONS, ...options };
+    this.root = normalizeRemoteRoot(this.options.root);
+    this.cache = new MetadataCache({
+      attrTtlMs: this.options.attrTtlMs,
+      dirTtlMs: this.options.dirTtlMs,
+      negativeTtlMs: this.options.negativeTtlMs,
+      maxEntries: this.options.metadataEntries,
+    });
+    this.blocks = new BlockCache(this.options.dataCacheBytes);
+    const blockSize = largestPowerOfTwoAtMost(Math.min(256 * 1024, session.maxReadLen));
+    this.io = {
+      session,
+      blocks: this.blocks,
+      blockSize,
+      maxReadAhead: this.options.maxReadAheadBytes,
+      writeBackBytes: this.options.writeBackBytes,
+      writeDepth: this.options.writeDepth,
+      stats: this.stats,
+      onRemoteChanged: (node) => this.cache.staleAttrs(node.path),
+    };
+  }
+
+  /** Checks that the root exists and is a directory; the mount fails early otherwise. */
+  async start(): Promise<Attr> {
+    const attr = await this.getattr(ROOT_INO);
+    if (!isDir(attr)) throw new FsError('ENOTDIR', 'mount', this.remote(''), 'the remote path is not a directory');
+    return attr;
+  }
+
+  get cacheStats(): { hits: number; misses: number } {
+    return { hits: this.cache.hits + this.stats.cacheHits, misses: this.cache.misses + this.stats.cacheMisses };
+  }
+
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  remote(path: string): string {
+    return remotePath(this.root, path);
+  }
+
+  private toAttr(ino: number, attrs: RemoteAttrs): Attr {
+    return { ...attrs, ino, nlink: isDir(attrs) ? 2 : 1, blocks: Math.ceil(attrs.size / 512) };
+  }
+
+  private node(ino: number, op: string): Inode {
+    const node = this.inodes.get(ino);
+    if (!node) throw new FsError('ENOENT', op, `#${ino}`, 'unknown inode (forgotten or never looked up)');
+    return node;
+  }
+
+  private liveNode(ino: number, op: string): Inode {
+    const node = this.node(ino, op);
+    if (node.unlinked) throw new FsError('ENOENT', op, node.path, 'the file was removed');
+    return node;
+  }
+
+  private child(parentIno: number, name: string, op: string): string {
+    const parent = this.liveNode(parentIno, op);
+    if (!isValidName(name)) throw new FsError('EINVAL', op, childPath(parent.path, name), 'not a single path component');
+    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', op, childPath(parent.path, name));
+    return childPath(parent.path, name);
+  }
+
+  private writable(op: string, path: string): void {
+    if (this.options.readonly) throw new FsError('EROFS', op, path, 'mounted read-only');
+  }
+
+  /** Counts the operation and its failure; any unexpected exception becomes EIO with its context. */
+  private async run<T>(op: string, path: string, work: () => Promise<T>): Promise<T> {
+    this.stats.ops++;
+    try {
+      return await work();
+    } catch (err) {
+      this.stats.errors++;
+      throw fromSftpError(err, op, path);
+    }
+  }
+
+  /** Fresh attributes of a path (lstat: symlinks are not followed), cached. */
+  private async fetchAttrs(path: string): Promise<RemoteAttrs> {
+    const cached = this.cache.getAttrs(path);
+    if (cached) return cached;
+    if (this.cache.isMissing(path)) throw new FsError('ENOENT', 'lookup', path);
+    try {
+      const attrs = await this.session.lstat(this.remote(path));
+      this.cache.setAttrs(path, attrs);
+      return attrs;
+    } catch (err) {
+      const error = fromSftpError(err, 'lstat', path);
+      if (error.code === 'ENOENT') this.cache.markMissing(path);
+      throw error;
+    }
+  }
+
+  private async exists(path: string): Promise<RemoteAttrs | undefined> {
+    try {
+      return await this.session.lstat(this.remote(path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * OpenSSH answers most failures with a bare SSH_FX_FAILURE; the errno the
+   * caller needs (EEXIST, ENOTEMPTY, EISDIR…) is recovered by looking at the
+   * remote state the failure left.
+   */
+  private async diagnose(err: unknown, op: string, path: string, probe: () => Promise<ErrnoCode | undefined>): Promise<never> {
+    if (isFailureStatus(err) || (err instanceof Error && /No such file/.test(err.message))) {
+      const code = await probe().catch(() => undefined);
+      if (code) throw new FsError(code, op, path);
+    }
+    throw fromSftpError(err, op, path);
+  }
+
+  private overlay(node: Inode, attrs: RemoteAttrs): RemoteAttrs {
+    let size = attrs.size;
+    for (const handle of this.handles.values()) if (handle.node === node && handle.hasDirtyData) size = Math.max(size, handle.size);
+    return size === attrs.size ? attrs : { ...attrs, size };
+  }
+
+  lookup(parentIno: number, name: string): Promise<Entry> {
+    return this.run('lookup', name, async () => {
+      const path = this.child(parentIno, name, 'lookup');
+      const attrs = await this.fetchAttrs(path);
+      const node = this.inodes.remember(path);
+      return { ino: node.ino, attr: this.toAttr(node.ino, this.overlay(node, attrs)) };
+    });
+  }
+
+  /** Takes a lookup for an entry a backend reports to its client without a lookup call (readdirplus). */
+  remember(parentIno: number, name: string): number {
+    return this.inodes.remember(this.child(parentIno, name, 'readdir')).ino;
+  }
+
+  /** The number a name would get, without taking a lookup (plain readdir). */
+  peekIno(parentIno: number, name: string): number {
+    return this.inodes.ensure(this.child(parentIno, name, 'readdir')).ino;
+  }
+
+  forget(ino: number, count: number): void {
+    this.inodes.forget(ino, count);
+  }
+
+  getattr(ino: number, fh?: number): Promise<Attr> {
+    return this.run('getattr', `#${ino}`, async () => {
+      const node = this.node(ino, 'getattr');
+      const handle = fh === undefined ? this.anyHandle(node) : this.handles.get(fh);
+      if (node.unlinked) {
+        if (!handle) throw new FsError('ENOENT', 'getattr', node.path, 'the file was removed');
+        const attrs = await this.session.fstat(handle.remote, handle.remotePath);
+        return this.toAttr(ino, this.overlay(node, attrs));
+      }
+      return this.toAttr(ino, this.overlay(node, await this.fetchAttrs(node.path)));
+    });
+  }
+
+  private anyHandle(node: Inode): FileHandle | undefined {
+    for (const handle of this.handles.values()) if (handle.node === node) return handle;
+    return undefined;
+  }
+
+  private handlesOf(node: Inode): FileHandle[] {
+    return [...this.handles.values()].filter((handle) => handle.node === node);
+  }
+
+  setattr(ino: number, changes: AttrChanges, fh?: number): Promise<Attr> {
+    return this.run('setattr', `#${ino}`, async () => {
+      const node = this.node(ino, 'setattr');
+      this.writable('setattr', node.path);
+      const handle = fh === undefined ? undefined : this.handles.get(fh);
+      const viaHandle = node.unlinked ? (handle ?? this.anyHandle(node)) : undefined;
+      if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
+      const path = this.remote(node.path);
+      const apply = (attrs: Parameters<SftpSession['setstat']>[1]) =>
+        viaHandle ? this.session.fsetstat(viaHandle.remote, viaHandle.remotePath, attrs) : this.session.setstat(path, attrs);
+
+      try {
+        if (changes.size !== undefined) {
+          // Unflushed writes must land before the size changes, and none may land after it.
+          const open = this.handlesOf(node);
+          await Promise.all(open.map((h) => h.flush()));
+          await apply({ size: changes.size });
+          for (const h of open) h.truncateDirty(changes.size);
+          for (const h of open) h.setRemoteSize(changes.size);
+          node.dataGen++;
+        }
+        if (changes.mode !== undefined) await apply({ mode: changes.mode & 0o7777 });
+        if (changes.uid !== undefined || changes.gid !== undefined) {
+          const current = await this.currentAttrs(node, viaHandle);
+          await apply({ uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid });
+        }
+        if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
+          // SFTP v3 sets both times together (and in whole seconds).
+          const current = await this.currentAttrs(node, viaHandle);
+          const atime = Math.floor((changes.atimeMs ?? current.atimeMs) / 1000);
+          const mtime = Math.floor((changes.mtimeMs ?? current.mtimeMs) / 1000);
+          if (changes.mtimeMs !== undefined) await Promise.all(this.handlesOf(node).map((h) => h.flush()));
+          await apply({ atime, mtime });
+        }
+      } catch (err) {
+        this.cache.staleAttrs(node.path);
+        await this.diagnose(err, 'setattr', node.path, async () => {
+          const attrs = await this.exists(node.path);
+          return changes.size !== undefined && attrs && isDir(attrs) ? 'EISDIR' : undefined;
+        });
+      }
+      this.cache.staleAttrs(node.path);
+      const fresh = viaHandle ? await this.session.fstat(viaHandle.remote, viaHandle.remotePath) : await this.fetchAttrs(node.path);
+      return this.toAttr(ino, this.overlay(node, fresh));
+    });
+  }
+
+  private currentAttrs(node: Inode, handle: FileHandle | undefined): Promise<RemoteAttrs> {
+    return handle ? this.session.fstat(handle.remote, handle.remotePath) : this.fetchAttrs(node.path);
+  }
+
+  readdir(ino: number): Promise<DirEntry[]> {
+    return this.run('readdir', `#${ino}`, async () => {
+      const node = this.liveNode(ino, 'readdir');
+      const listing = this.cache.getListing(node.path);
+      let entries: [string, RemoteAttrs][];
+      if (listing) {
+        entries = await Promise.all(
+          [...listing].map(async ([name, attrs]): Promise<[string, RemoteAttrs]> => [name, attrs ?? (await this.fetchAttrs(childPath(node.path, name)))]),
+        );
+      } else {
+        const list = await this.session.readdir(this.remote(node.path)).catch((err: unknown) =>
+          this.diagnose(err, 'readdir', node.path, async () => {
+            const attrs = await this.exists(node.path);
+            return attrs && !isDir(attrs) ? 'ENOTDIR' : undefined;
+          }),
+        );
+        entries = list.map((entry) => [entry.name, entry.attrs]);
+        this.cache.setListing(node.path, entries);
+      }
+      return entries.map(([name, attrs]) => {
+        const known = this.inodes.find(childPath(node.path, name));
+        return { name, attr: this.toAttr(known?.ino ?? 0, known ? this.overlay(known, attrs) : attrs) };
+      });
+    });
+  }
+
+  /** Opens a file; `flags` are this OS's open(2) flags. Returns the handle number. */
+  open(ino: number, flags: number): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
+    return this.run('open', `#${ino}`, async () => {
+      const node = this.liveNode(ino, 'open');
+      return this.openNode(node, flags, undefined);
+    });
+  }
+
+  /** Creates (or with O_EXCL only creates) and opens a file. */
+  create(parentIno: number, name: string, mode: number, flags: number): Promise<{ fh: number; entry: Entry }> {
+    return this.run('create', name, async () => {
+      const path = this.child(parentIno, name, 'create');
+      this.writable('create', path);
+      const node = this.inodes.ensure(path);
+      const opened = await this.openNode(node, flags | OpenFlags.creat, mode & 0o7777);
+      node.nlookup++;
+      return { fh: opened.fh, entry: { ino: node.ino, attr: opened.attr } };
+    });
+  }
+
+  private async openNode(node: Inode, flags: number, createMode: number | undefined): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
+    const access = flags & OpenFlags.accmode;
+    const writable = access === OpenFlags.wronly || access === OpenFlags.rdwr;
+    const truncate = (flags & OpenFlags.trunc) !== 0 && writable;
+    if (writable || truncate || createMode !== undefined) this.writable('open', node.path);
+    // The kernel's write-back cache reads pages of files opened write-only,
+    // so every writable handle can read as well.
+    let sftpFlags = SftpOpen.read | (writable ? SftpOpen.write : 0);
+    if (truncate) sftpFlags |= SftpOpen.trunc;
+    if (createMode !== undefined) sftpFlags |= SftpOpen.creat | SftpOpen.write;
+    if (createMode !== undefined && (flags & OpenFlags.excl) !== 0) sftpFlags |= SftpOpen.excl;
+
+    const path = this.remote(node.path);
+    const previous = this.cache.getAttrs(node.path);
+    let remote: Buffer;
+    try {
+      remote = await this.session.open(path, sftpFlags, createMode);
+    } catch (err) {
+      this.inodes.dropIfUnused(node);
+      return this.diagnose(err, 'open', node.path, async () => {
+        const attrs = await this.exists(node.path);
+        if (attrs && createMode !== undefined && (flags & OpenFlags.excl) !== 0) return 'EEXIST';
+        if (attrs && isDir(attrs)) return 'EISDIR';
+        if (!attrs && createMode !== undefined) {
+          const parent = await this.exists(parentOf(node.path));
+          if (parent && !isDir(parent)) return 'ENOTDIR';
+        }
+        return undefined;
+      });
+    }
+    // Close-to-open: every open sees the remote's current size and mtime.
+    const attrs = await this.session.fstat(remote, path);
+    this.cache.setAttrs(node.path, attrs);
+    if (createMode !== undefined || truncate) this.cache.added(node.path, attrs);
+    if (truncate) node.dataGen++;
+    const fh = this.nextFh++;
+    const handle = new FileHandle(fh, node, remote, path, { readable: true, writable: writable || createMode !== undefined, append: (flags & OpenFlags.append) !== 0 }, attrs, this.io);
+    this.handles.set(fh, handle);
+    this.inodes.opened(node);
+    const unchanged = previous !== undefined && previous.size === attrs.size && previous.mtimeMs === attrs.mtimeMs && !truncate;
+    return { fh, attr: this.toAttr(node.ino, attrs), unchanged };
+  }
+
+  private handle(fh: number, op: string): FileHandle {
+    const handle = this.handles.get(fh);
+    if (!handle) throw new FsError('EBADF', op, `fh ${fh}`, 'no such open file');
+    return handle;
+  }
+
+  read(fh: number, offset: number, size: number): Promise<Buffer> {
+    return this.run('read', `fh ${fh}`, () => this.handle(fh, 'read').read(offset, size));
+  }
+
+  /** Buffers a write (the buffer is now RemoteFs's); it reaches the remote by flush/fsync/release at the latest. */
+  write(fh: number, offset: number, data: Buffer): Promise<number> {
+    return this.run('write', `fh ${fh}`, async () => {
+      const handle = this.handle(fh, 'write');
+      const written = await handle.write(offset, data);
+      this.cache.staleAttrs(handle.node.path);
+      return written;
+    });
+  }
+
+  flush(fh: number): Promise<void> {
+    return this.run('flush', `fh ${fh}`, () => this.handle(fh, 'flush').flush());
+  }
+
+  fsync(fh: number): Promise<void> {
+    return this.run('fsync', `fh ${fh}`, () => this.handle(fh, 'fsync').fsync());
+  }
+
+  /** Closes a handle: flushes, closes the remote handle, and lets an unlinked file go. */
+  release(fh: number): Promise<void> {
+    return this.run('release', `fh ${fh}`, async () => {
+      const handle = this.handle(fh, 'release');
+      try {
+        await handle.close();
+      } finally {
+        this.handles.delete(fh);
+        this.inodes.closed(handle.node);
+        if (handle.mode.writable) this.cache.staleAttrs(handle.node.path);
+      }
+    });
+  }
+
+  mkdir(parentIno: number, name: string, mode: number): Promise<Entry> {
+    return this.run('mkdir', name, async () => {
+      const path = this.child(parentIno, name, 'mkdir');
+      this.writable('mkdir', path);
+      await this.session.mkdir(this.remote(path), mode & 0o7777).catch((err: unknown) =>
+        this.diagnose(err, 'mkdir', path, async () => ((await this.exists(path)) ? 'EEXIST' : undefined)),
+      );
+      return this.entryAfterCreate(path);
+    });
+  }
+
+  private async entryAfterCreate(path: string): Promise<Entry> {
+    const attrs = await this.session.lstat(this.remote(path));
+    this.cache.added(path, attrs);
+    const node = this.inodes.remember(path);
+    return { ino: node.ino, attr: this.toAttr(node.ino, attrs) };
+  }
+
+  unlink(parentIno: number, name: string): Promise<void> {
+    return this.run('unlink', name, async () => {
+      const path = this.child(parentIno, name, 'unlink');
+      this.writable('unlink', path);
+      await this.session.unlink(this.remote(path)).catch((err: unknown) =>
+        this.diagnose(err, 'unlink', path, async () => {
+          const attrs = await this.exists(path);
+          return attrs && isDir(attrs) ? 'EISDIR' : undefined;
+        }),
+      );
+      this.cache.removed(path);
+      this.inodes.unlink(path);
+    });
+  }
+
+  rmdir(parentIno: number, name: string): Promise<void> {
+    return this.run('rmdir', name, async () => {
+      const path = this.child(parentIno, name, 'rmdir');
+      this.writable('rmdir', path);
+      await this.session.rmdir(this.remote(path)).catch((err: unknown) =>
+        this.diagnose(err, 'rmdir', path, async () => {
+          const attrs = await this.exists(path);
+          if (!attrs) return undefined;
+          if (!isDir(attrs)) return 'ENOTDIR';
+          return (await this.session.readdir(this.remote(path))).length > 0 ? 'ENOTEMPTY' : undefined;
+        }),
+      );
+      this.cache.removed(path);
+      this.cache.dropTree(path);
+      this.inodes.unlink(path);
+    });
+  }
+
+  rename(parentIno: number, name: string, newParentIno: number, newName: string, flags: RenameFlags = {}): Promise<void> {
+    return this.run('rename', name, async () => {
+      const from = this.child(parentIno, name, 'rename');
+      const to = this.child(newParentIno, newName, 'rename');
+      this.writable('rename', from);
+      if (flags.exchange) throw new FsError('EINVAL', 'rename', from, 'SFTP cannot exchange two names');
+      if (from === to) return;
+      if (to.startsWith(`${from}/`)) throw new FsError('EINVAL', 'rename', from, 'cannot move a directory into itself');
+      const source = await this.fetchAttrs(from);
+      const remoteFrom = this.remote(from);
+      const remoteTo = this.remote(to);
+      try {
+        if (flags.noReplace) {
+          if (await this.exists(to)) throw new FsError('EEXIST', 'rename', to);
+          await this.session.rename(remoteFrom, remoteTo);
+        } else if (this.session.extensions.has('posix-rename@openssh.com')) {
+          await this.session.posixRename(remoteFrom, remoteTo);
+        } else {
+          await this.renameReplacing(remoteFrom, to, remoteTo);
+        }
+      } catch (err) {
+        await this.diagnose(err, 'rename', from, () => this.renameFailure(source, to));
+      }
+      this.cache.removed(from);
+      if (isDir(source)) {
+        this.cache.dropTree(from);
+        this.cache.dropTree(to);
+      }
+      this.cache.added(to, source);
+      this.cache.staleAttrs(to);
+      this.inodes.rename(from, to);
+    });
+  }
+
+  /** Without posix-rename: SFTP's rename refuses an existing target, so remove it first (not atomic). */
+  private async renameReplacing(remoteFrom: string, to: string, remoteTo: string): Promise<void> {
+    try {
+      await this.session.rename(remoteFrom, remoteTo);
+    } catch (err) {
+      const target = await this.exists(to);
+      if (!target) throw err;
+      await (isDir(target) ? this.session.rmdir(remoteTo) : this.session.unlink(remoteTo));
+      await this.session.rename(remoteFrom, remoteTo);
+    }
+  }
+
+  private async renameFailure(source: RemoteAttrs, to: string): Promise<ErrnoCode | undefined> {
+    const target = await this.exists(to);
+    if (!target) {
+      const parent = await this.exists(parentOf(to));
+      return parent && !isDir(parent) ? 'ENOTDIR' : undefined;
+    }
+    if (isDir(source) && !isDir(target)) return 'ENOTDIR';
+    if (!isDir(source) && isDir(target)) return 'EISDIR';
+    if (isDir(target)) return (await this.session.readdir(this.remote(to))).length > 0 ? 'ENOTEMPTY' : undefined;
+    return undefined;
+  }
+
+  symlink(parentIno: number, name: string, target: string): Promise<Entry> {
+    return this.run('symlink', name, async () => {
+      const path = this.child(parentIno, name, 'symlink');
+      this.writable('symlink', path);
+      await this.session.symlink(target, this.remote(path)).catch((err: unknown) =>
+        this.diagnose(err, 'symlink', path, async () => ((await this.exists(path)) ? 'EEXIST' : undefined)),
+      );
+      return this.entryAfterCreate(path);
+    });
+  }
+
+  readlink(ino: number): Promise<string> {
+    return this.run('readlink', `#${ino}`, async () => {
+      const node = this.liveNode(ino, 'readlink');
+      return this.session.readlink(this.remote(node.path)).catch((err: unknown) =>
+        this.diagnose(err, 'readlink', node.path, async () => {
+          const attrs = await this.exists(node.path);
+          return attrs && (attrs.mode & S_IFMT) !== S_IFLNK ? 'EINVAL' : undefined;
+        }),
+      );
+    });
+  }
+
+  link(ino: number, newParentIno: number, newName: string): Promise<Entry> {
+    return this.run('link', newName, async () => {
+      const node = this.liveNode(ino, 'link');
+      const path = this.child(newParentIno, newName, 'link');
+      this.writable('link', path);
+      if (!this.session.extensions.has('hardlink@openssh.com')) {
+        throw new FsError('EPERM', 'link', path, 'the server does not offer hardlink@openssh.com');
+      }
+      await this.session.hardlink(this.remote(node.path), this.remote(path)).catch((err: unknown) =>
+        this.diagnose(err, 'link', path, async () => {
+          if (await this.exists(path)) return 'EEXIST';
+          const source = await this.exists(node.path);
+          return source && isDir(source) ? 'EPERM' : undefined;
+        }),
+      );
+      // Both names now share one remote file whose link count changed.
+      this.cache.staleAttrs(node.path);
+      return this.entryAfterCreate(path);
+    });
+  }
+
+  statfs(): Promise<Statfs> {
+    return this.run('statfs', '', async () => {
+      if (this.session.extensions.has('statvfs@openssh.com')) return this.session.statvfs(this.remote(''));
+      // Without the extension, report a large, mostly free filesystem so tools don't refuse to write.
+      const blocks = 2 ** 40 / 4096;
+      return { bsize: 4096, frsize: 4096, blocks, bfree: blocks, bavail: blocks, files: 2 ** 32, ffree: 2 ** 32, favail: 2 ** 32, namemax: NAME_MAX };
+    });
+  }
+
+  /** Flushes and closes every open handle, e.g. before unmount; returns the errors it met. */
+  async releaseAll(): Promise<FsError[]> {
+    const errors: FsError[] = [];
+    for (const fh of [...this.handles.keys()]) {
+      await this.release(fh).catch((err: FsError) => errors.push(err));
+    }
+    return errors;
+  }
+}
+
+function largestPowerOfTwoAtMost(value: number): number {
+  return 2 ** Math.floor(Math.log2(Math.max(4096, value)));
+}
+
+export const FileType = { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK };
