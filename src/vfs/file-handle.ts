@@ -188,15 +188,16 @@ export class FileHandle {
     this.remoteSize = size;
   }
 
+  /** The write-back loop, started when there is something to write and none is running. */
   private drain(): Promise<void> {
-    this.draining ??= (async () => {
-      try {
+    if (!this.draining && !this.dirty.isEmpty) {
+      this.draining = (async () => {
         while (!this.dirty.isEmpty) await this.writeOut(this.dirty.take());
-      } finally {
+      })().finally(() => {
         this.draining = undefined;
-      }
-    })();
-    return this.draining;
+      });
+    }
+    return this.draining ?? Promise.resolve();
   }
 
   private async writeOut(ranges: { offset: number; data: Buffer }[]): Promise<void> {
@@ -225,7 +226,8 @@ export class FileHandle {
 
   /** Writes everything buffered; throws (once) the first write-back error since the last flush. */
   async flush(): Promise<void> {
-    await this.drain();
+    // A write can land between the loop's last check and its end: go again until clean.
+    while (this.draining || !this.dirty.isEmpty) await this.drain();
     if (this.error) throw this.takeError();
   }
 

@@ -1,0 +1,354 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, chown, lstat, mkdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FsError } from '../../src/vfs/errors.js';
+import { FileType, ROOT_INO, type RemoteFs } from '../../src/vfs/remote-fs.js';
+import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
+import { useSshServer } from '../fixtures/ssh-server.js';
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fsConstants;
+const MiB = 1024 * 1024;
+
+const ssh = useSshServer();
+let opened: OpenedFs;
+let fs: RemoteFs;
+let dir: string;
+let dirIno: number;
+let counter = 0;
+
+/** The remote side, seen directly on disk (the fixture's remote is this machine). */
+const remote = (...parts: string[]) => join(ssh.server.remoteRoot, dir, ...parts);
+
+beforeAll(async () => {
+  opened = await openRemoteFs(ssh.server);
+  fs = opened.fs;
+});
+afterAll(async () => {
+  await opened?.close();
+});
+beforeEach(async () => {
+  dir = `t${++counter}`;
+  await mkdir(join(ssh.server.remoteRoot, dir));
+  dirIno = (await fs.lookup(ROOT_INO, dir)).ino;
+});
+afterEach(async () => {
+  await fs.releaseAll();
+});
+
+async function errnoOf(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(FsError);
+  return (err as FsError).code;
+}
+
+async function createFile(name: string, content: Buffer | string, flags = O_WRONLY): Promise<number> {
+  const { fh } = await fs.create(dirIno, name, 0o644, flags | O_CREAT);
+  await fs.write(fh, 0, Buffer.from(content));
+  await fs.release(fh);
+  return (await fs.lookup(dirIno, name)).ino;
+}
+
+async function readAll(ino: number): Promise<Buffer> {
+  const { fh, attr } = await fs.open(ino, O_RDONLY);
+  try {
+    return await fs.read(fh, 0, attr.size + 1);
+  } finally {
+    await fs.release(fh);
+  }
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+describe('RemoteFs against a real sshd', () => {
+  it('looks up, stats and lists what is on the remote', async () => {
+    await writeFile(remote('a.txt'), 'hello');
+    await mkdir(remote('sub'));
+    await symlink('a.txt', remote('link'));
+    const file = await fs.lookup(dirIno, 'a.txt');
+    expect(file.attr.size).toBe(5);
+    expect(file.attr.mode & FileType.S_IFMT).toBe(FileType.S_IFREG);
+    expect((await fs.lookup(dirIno, 'sub')).attr.mode & FileType.S_IFMT).toBe(FileType.S_IFDIR);
+    expect((await fs.lookup(dirIno, 'link')).attr.mode & FileType.S_IFMT).toBe(FileType.S_IFLNK);
+    const listing = await fs.readdir(dirIno);
+    expect(listing.map((e) => e.name).sort()).toEqual(['a.txt', 'link', 'sub']);
+    expect(listing.find((e) => e.name === 'a.txt')?.attr.ino).toBe(file.ino);
+    expect(await errnoOf(fs.lookup(dirIno, 'missing'))).toBe('ENOENT');
+    expect(await errnoOf(fs.lookup(dirIno, '..'))).toBe('EINVAL');
+  });
+
+  it('writes a 200 MiB file and reads back identical bytes', async () => {
+    const data = randomBytes(200 * MiB);
+    const { fh } = await fs.create(dirIno, 'big.bin', 0o644, O_WRONLY | O_CREAT);
+    const chunk = 1 * MiB;
+    for (let at = 0; at < data.length; at += chunk) await fs.write(fh, at, data.subarray(at, at + chunk));
+    await fs.release(fh);
+    expect((await stat(remote('big.bin'))).size).toBe(data.length);
+    expect(sha256(await readFile(remote('big.bin')))).toBe(sha256(data));
+
+    const ino = (await fs.lookup(dirIno, 'big.bin')).ino;
+    const reader = await fs.open(ino, O_RDONLY);
+    const parts: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 128 * 1024) parts.push(await fs.read(reader.fh, at, 128 * 1024));
+    await fs.release(reader.fh);
+    expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
+  }, 120_000);
+
+  it('serves concurrent reads of different ranges with the right bytes', async () => {
+    const data = randomBytes(8 * MiB);
+    await writeFile(remote('r.bin'), data);
+    const ino = (await fs.lookup(dirIno, 'r.bin')).ino;
+    const a = await fs.open(ino, O_RDONLY);
+    const b = await fs.open(ino, O_RDONLY);
+    const ranges = Array.from({ length: 64 }, (_, i) => ({ fh: i % 2 ? a.fh : b.fh, offset: Math.floor((i * 7919 * 1024) % (data.length - 70_000)), size: 1000 + i * 1000 }));
+    const results = await Promise.all(ranges.map((r) => fs.read(r.fh, r.offset, r.size)));
+    results.forEach((got, i) => expect(got.equals(data.subarray(ranges[i]!.offset, ranges[i]!.offset + ranges[i]!.size))).toBe(true));
+    expect((await fs.read(a.fh, data.length - 10, 100)).length).toBe(10);
+    expect((await fs.read(a.fh, data.length + 5, 100)).length).toBe(0);
+  });
+
+  it('creates with O_EXCL only once: the second is EEXIST', async () => {
+    await createFile('once', 'x');
+    expect(await errnoOf(fs.create(dirIno, 'once', 0o644, O_WRONLY | O_CREAT | O_EXCL))).toBe('EEXIST');
+  });
+
+  it('applies the create mode and O_TRUNC, O_APPEND on open', async () => {
+    const { fh } = await fs.create(dirIno, 'm', 0o640, O_WRONLY | O_CREAT);
+    await fs.release(fh);
+    expect((await stat(remote('m'))).mode & 0o777).toBe(0o640);
+
+    await writeFile(remote('t'), 'old content');
+    const ino = (await fs.lookup(dirIno, 't')).ino;
+    const truncated = await fs.open(ino, O_WRONLY | O_TRUNC);
+    expect(truncated.attr.size).toBe(0);
+    await fs.release(truncated.fh);
+    expect(await readFile(remote('t'), 'utf8')).toBe('');
+
+    await writeFile(remote('log'), 'one\n');
+    const logIno = (await fs.lookup(dirIno, 'log')).ino;
+    const appender = await fs.open(logIno, O_WRONLY | O_APPEND);
+    await fs.write(appender.fh, 0, Buffer.from('two\n'));
+    await fs.write(appender.fh, 0, Buffer.from('three\n'));
+    await fs.release(appender.fh);
+    expect(await readFile(remote('log'), 'utf8')).toBe('one\ntwo\nthree\n');
+  });
+
+  it('renames over an existing file, keeping the moved inode', async () => {
+    const fromIno = await createFile('new', 'NEW');
+    await createFile('old', 'OLD');
+    await fs.rename(dirIno, 'new', dirIno, 'old');
+    expect(await readFile(remote('old'), 'utf8')).toBe('NEW');
+    await expect(lstat(remote('new'))).rejects.toThrow();
+    const after = await fs.lookup(dirIno, 'old');
+    expect(after.ino).toBe(fromIno);
+    expect(await errnoOf(fs.lookup(dirIno, 'new'))).toBe('ENOENT');
+  });
+
+  it('refuses to replace with RENAME_NOREPLACE, and cannot exchange', async () => {
+    await createFile('a', 'A');
+    await createFile('b', 'B');
+    expect(await errnoOf(fs.rename(dirIno, 'a', dirIno, 'b', { noReplace: true }))).toBe('EEXIST');
+    expect(await errnoOf(fs.rename(dirIno, 'a', dirIno, 'b', { exchange: true }))).toBe('EINVAL');
+    await fs.rename(dirIno, 'a', dirIno, 'c', { noReplace: true });
+    expect(await readFile(remote('c'), 'utf8')).toBe('A');
+  });
+
+  it('moves a directory with everything in it', async () => {
+    await mkdir(remote('src', 'lib'), { recursive: true });
+    await writeFile(remote('src', 'lib', 'x.ts'), 'x');
+    const src = await fs.lookup(dirIno, 'src');
+    const lib = await fs.lookup(src.ino, 'lib');
+    const x = await fs.lookup(lib.ino, 'x.ts');
+    await fs.readdir(lib.ino);
+    await fs.rename(dirIno, 'src', dirIno, 'dst');
+    expect(await readFile(remote('dst', 'lib', 'x.ts'), 'utf8')).toBe('x');
+    const dst = await fs.lookup(dirIno, 'dst');
+    expect(dst.ino).toBe(src.ino);
+    expect((await fs.lookup(lib.ino, 'x.ts')).ino).toBe(x.ino);
+    expect((await fs.readdir(lib.ino)).map((e) => e.name)).toEqual(['x.ts']);
+    expect(await errnoOf(fs.lookup(dirIno, 'src'))).toBe('ENOENT');
+    expect(await errnoOf(fs.rename(dirIno, 'dst', dst.ino, 'inside'))).toBe('EINVAL');
+  });
+
+  it('reports the precise errno for directory mistakes', async () => {
+    await mkdir(remote('full'));
+    await writeFile(remote('full', 'f'), 'x');
+    await mkdir(remote('empty'));
+    await writeFile(remote('plain'), 'x');
+    expect(await errnoOf(fs.rmdir(dirIno, 'full'))).toBe('ENOTEMPTY');
+    expect(await errnoOf(fs.rmdir(dirIno, 'plain'))).toBe('ENOTDIR');
+    expect(await errnoOf(fs.unlink(dirIno, 'empty'))).toBe('EISDIR');
+    expect(await errnoOf(fs.mkdir(dirIno, 'empty', 0o755))).toBe('EEXIST');
+    expect(await errnoOf(fs.rename(dirIno, 'plain', dirIno, 'full'))).toBe('EISDIR');
+    expect(await errnoOf(fs.rename(dirIno, 'empty', dirIno, 'plain'))).toBe('ENOTDIR');
+    await mkdir(remote('other'));
+    expect(await errnoOf(fs.rename(dirIno, 'other', dirIno, 'full'))).toBe('ENOTEMPTY');
+    await fs.rmdir(dirIno, 'empty');
+    await expect(lstat(remote('empty'))).rejects.toThrow();
+    const plainIno = (await fs.lookup(dirIno, 'plain')).ino;
+    expect(await errnoOf(fs.readdir(plainIno))).toBe('ENOTDIR');
+  });
+
+  it('keeps an unlinked open file readable and writable until release', async () => {
+    const ino = await createFile('doomed', 'still here');
+    const { fh } = await fs.open(ino, O_RDWR);
+    await fs.unlink(dirIno, 'doomed');
+    await expect(lstat(remote('doomed'))).rejects.toThrow();
+    expect(await errnoOf(fs.lookup(dirIno, 'doomed'))).toBe('ENOENT');
+    expect((await fs.read(fh, 0, 100)).toString()).toBe('still here');
+    await fs.write(fh, 0, Buffer.from('STILL'));
+    await fs.flush(fh);
+    expect((await fs.read(fh, 0, 100)).toString()).toBe('STILL here');
+    expect((await fs.getattr(ino, fh)).size).toBe(10);
+    await fs.release(fh);
+    expect(fs.inodes.find(`${dir}/doomed`)).toBeUndefined();
+  });
+
+  it('truncates up and down, including over unflushed writes', async () => {
+    const ino = await createFile('size', '0123456789');
+    expect((await fs.setattr(ino, { size: 4 })).size).toBe(4);
+    expect(await readFile(remote('size'), 'utf8')).toBe('0123');
+    expect((await fs.setattr(ino, { size: 8 })).size).toBe(8);
+    expect(await readFile(remote('size'))).toEqual(Buffer.from('0123\0\0\0\0'));
+
+    const { fh } = await fs.open(ino, O_RDWR);
+    await fs.write(fh, 0, Buffer.from('ABCDEFGHIJKL'));
+    expect((await fs.getattr(ino)).size).toBe(12);
+    await fs.setattr(ino, { size: 6 }, fh);
+    await fs.release(fh);
+    expect(await readFile(remote('size'), 'utf8')).toBe('ABCDEF');
+  });
+
+  it('changes mode, owner and times', async () => {
+    const ino = await createFile('meta', 'x');
+    await fs.setattr(ino, { mode: 0o600 });
+    expect((await stat(remote('meta'))).mode & 0o777).toBe(0o600);
+    const when = Date.UTC(2020, 0, 2, 3, 4, 5);
+    await fs.setattr(ino, { mtimeMs: when });
+    expect((await stat(remote('meta'))).mtimeMs).toBe(when);
+    const attr = await fs.setattr(ino, { atimeMs: when - 1000, mtimeMs: when + 1000 });
+    expect(attr.mtimeMs).toBe(when + 1000);
+    if (process.getuid?.() === 0) {
+      await fs.setattr(ino, { uid: 1234, gid: 4321 });
+      const st = await stat(remote('meta'));
+      expect([st.uid, st.gid]).toEqual([1234, 4321]);
+    }
+  });
+
+  it('makes and reads symlinks and hard links', async () => {
+    const link = await fs.symlink(dirIno, 'ln', '../some/target');
+    expect(link.attr.mode & FileType.S_IFMT).toBe(FileType.S_IFLNK);
+    expect(await readlink(remote('ln'))).toBe('../some/target');
+    expect(await fs.readlink(link.ino)).toBe('../some/target');
+    expect(await errnoOf(fs.symlink(dirIno, 'ln', 'x'))).toBe('EEXIST');
+
+    const ino = await createFile('orig', 'shared');
+    const hard = await fs.link(ino, dirIno, 'hard');
+    expect((await stat(remote('hard'))).ino).toBe((await stat(remote('orig'))).ino);
+    expect((await readAll(hard.ino)).toString()).toBe('shared');
+    expect(await errnoOf(fs.link(ino, dirIno, 'hard'))).toBe('EEXIST');
+    expect(await errnoOf(fs.readlink(ino))).toBe('EINVAL');
+  });
+
+  it('reports filesystem statistics from the server', async () => {
+    const st = await fs.statfs();
+    expect(st.bsize).toBeGreaterThan(0);
+    expect(st.blocks).toBeGreaterThan(0);
+    expect(st.bavail).toBeLessThanOrEqual(st.blocks);
+    expect(st.namemax).toBe(255);
+  });
+
+  it('sees remote changes at the next open, but not cached data of the old version', async () => {
+    await writeFile(remote('v'), 'version one');
+    const ino = (await fs.lookup(dirIno, 'v')).ino;
+    expect((await readAll(ino)).toString()).toBe('version one');
+    await writeFile(remote('v'), 'version two, longer');
+    await utimes(remote('v'), new Date(), new Date(Date.now() + 5000));
+    expect((await readAll(ino)).toString()).toBe('version two, longer');
+  });
+
+  it('reflects local changes in cached listings and lookups at once', async () => {
+    expect(await fs.readdir(dirIno)).toEqual([]);
+    expect(await errnoOf(fs.lookup(dirIno, 'later'))).toBe('ENOENT');
+    await createFile('later', 'abc');
+    expect((await fs.readdir(dirIno)).map((e) => [e.name, e.attr.size])).toEqual([['later', 3]]);
+    expect((await fs.lookup(dirIno, 'later')).attr.size).toBe(3);
+    const ino = (await fs.lookup(dirIno, 'later')).ino;
+    const { fh } = await fs.open(ino, O_WRONLY);
+    await fs.write(fh, 3, Buffer.from('defg'));
+    await fs.release(fh);
+    expect((await fs.readdir(dirIno))[0]!.attr.size).toBe(7);
+    await fs.unlink(dirIno, 'later');
+    expect(await fs.readdir(dirIno)).toEqual([]);
+  });
+
+  it('surfaces a failed write-back on flush instead of dropping it', async () => {
+    const own = await openRemoteFs(ssh.server, { root: remote() });
+    try {
+      const { fh } = await own.fs.create(ROOT_INO, 'lost', 0o644, O_WRONLY | O_CREAT);
+      await own.fs.write(fh, 0, Buffer.from('acknowledged but not yet written'));
+      own.session.end();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const code = await errnoOf(own.fs.flush(fh));
+      expect(['ENOTCONN', 'EIO']).toContain(code);
+    } finally {
+      own.client.end();
+    }
+  });
+
+  it('refuses changes when mounted read-only', async () => {
+    await writeFile(remote('ro'), 'x');
+    const ro = await openRemoteFs(ssh.server, { root: remote(), readonly: true });
+    try {
+      const ino = (await ro.fs.lookup(ROOT_INO, 'ro')).ino;
+      expect(await errnoOf(ro.fs.open(ino, O_WRONLY))).toBe('EROFS');
+      expect(await errnoOf(ro.fs.mkdir(ROOT_INO, 'd', 0o755))).toBe('EROFS');
+      expect(await errnoOf(ro.fs.unlink(ROOT_INO, 'ro'))).toBe('EROFS');
+      const { fh } = await ro.fs.open(ino, O_RDONLY);
+      expect((await ro.fs.read(fh, 0, 10)).toString()).toBe('x');
+    } finally {
+      await ro.close();
+    }
+  });
+
+  it('counts operations, bytes and cache hits', async () => {
+    const before = { ...fs.stats };
+    const ino = await createFile('counted', 'x'.repeat(1000));
+    await readAll(ino);
+    await readAll(ino);
+    expect(fs.stats.ops).toBeGreaterThan(before.ops);
+    expect(fs.stats.bytesWritten - before.bytesWritten).toBe(1000);
+    expect(fs.stats.bytesRead - before.bytesRead).toBe(2000);
+    expect(fs.cacheStats.hits).toBeGreaterThan(0);
+  });
+});
+
+describe('RemoteFs permissions as an unprivileged user', () => {
+  it.skipIf(process.getuid?.() !== 0)('gets EACCES on root-owned paths when connected as nobody', async () => {
+    // The fixture trusts its key for any account; 'nobody' has no shell, so
+    // this server runs the in-process SFTP server instead of sftp-server.
+    const { startSshd } = await import('../fixtures/sshd.mjs');
+    const server = await startSshd({ sftp: 'internal' });
+    try {
+      // sshd reads authorized_keys as the user logging in.
+      await chmod(server.tempDir, 0o711);
+      await chmod(join(server.tempDir, 'authorized_keys'), 0o644);
+      await chmod(server.remoteRoot, 0o755);
+      await mkdir(join(server.remoteRoot, 'secret'), { mode: 0o700 });
+      await chown(join(server.remoteRoot, 'secret'), 0, 0);
+      const own = await openRemoteFs({ ...server, user: 'nobody' });
+      try {
+        const secret = await own.fs.lookup(ROOT_INO, 'secret');
+        expect(await errnoOf(own.fs.readdir(secret.ino))).toBe('EACCES');
+        expect(await errnoOf(own.fs.create(ROOT_INO, 'new', 0o644, O_WRONLY | O_CREAT))).toBe('EACCES');
+        expect(await errnoOf(own.fs.mkdir(ROOT_INO, 'd', 0o755))).toBe('EACCES');
+      } finally {
+        await own.close();
+      }
+    } finally {
+      await rm(join(server.remoteRoot, 'secret'), { recursive: true, force: true });
+      await server.stop();
+    }
+  });
+});
