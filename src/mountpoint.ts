@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describeCause, UserError } from './errors.js';
 import type { MountpointKind } from './backends/types.js';
+import { isMountPoint } from './platform/mounts.js';
 
 export interface PreparedMountpoint {
   path: string | undefined;
@@ -51,6 +52,9 @@ export async function prepareMountpoint(
     info = await stat(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN') {
+      throw new UserError('mountpoint', `a crashed mount is still attached at ${path}; clear it with: tmount unmount --force '${path}'`);
+    }
     if (code !== 'ENOENT') throw new UserError('mountpoint', `cannot use mountpoint ${path}: ${describeCause(err)}`);
     if (requested !== undefined && kind === 'empty-dir') {
       throw new UserError('mountpoint', `mountpoint ${path} does not exist; create it with: mkdir -p '${path}'`);
@@ -59,6 +63,9 @@ export async function prepareMountpoint(
     return { path, undo: () => removeCreated(path, firstCreated) };
   }
   if (!info.isDirectory()) throw new UserError('mountpoint', `mountpoint ${path} is not a directory; choose a directory`);
+  if (kind === 'empty-dir' && (await isMountPoint(path))) {
+    throw new UserError('mountpoint', `something is already mounted at ${path}; unmount it first (tmount unmount '${path}')`);
+  }
   if (kind === 'empty-dir' && !options.nonempty) {
     const entries = await readdir(path);
     if (entries.length > 0) {

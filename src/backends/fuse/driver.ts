@@ -1,0 +1,285 @@
+import { constants } from 'node:os';
+import { FsError } from '../../vfs/errors.js';
+import { type Attr, FileType, OpenFlags, type RemoteFs } from '../../vfs/remote-fs.js';
+import { type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseRequest, type FuseSession, SetAttr } from './addon-types.js';
+
+const EIO = constants.errno.EIO;
+const ENOENT = constants.errno.ENOENT;
+const EPERM = constants.errno.EPERM;
+/** Linux renameat2 flags, as the kernel forwards them. */
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+
+export interface OwnerMapping {
+  /** Show every file as owned by these ids (sshfs -o uid=,gid=). */
+  uid?: number;
+  gid?: number;
+  /** idmap=user: the remote account's ids appear as the local user's. */
+  remoteUid?: number;
+  remoteGid?: number;
+  localUid: number;
+  localGid: number;
+}
+
+export interface FuseDriverOptions {
+  /** Seconds the kernel may trust names, attributes and "does not exist". */
+  entryTimeout: number;
+  attrTimeout: number;
+  negativeTimeout: number;
+  owners: OwnerMapping;
+  /** Called once per request with its outcome, when --debug is on. */
+  log?: (line: string) => void;
+  /** Called when something unexpected (a bug, not an FsError) happened. */
+  onUnexpected?: (err: unknown, op: string) => void;
+}
+
+/** FUSE_DIRENT and FUSE_DIRENTPLUS record sizes (include/uapi/linux/fuse.h): 24-byte header, 128-byte entry_out, name, 8-byte alignment. */
+function direntSize(name: string, plus: boolean): number {
+  const raw = (plus ? 128 : 0) + 24 + Buffer.byteLength(name);
+  return (raw + 7) & ~7;
+}
+
+interface DirSnapshot {
+  entries: { name: string; attr: Attr; dot: boolean }[];
+}
+
+/**
+ * Answers kernel requests from a RemoteFs. Runs on the JS main thread: the
+ * addon queues each request here and every branch ends in exactly one reply
+ * (forget excepted), errors included.
+ */
+export class FuseDriver {
+  private readonly dirs = new Map<number, DirSnapshot>();
+  private nextDirHandle = 1;
+
+  constructor(
+    private readonly fs: RemoteFs,
+    private readonly session: FuseSession,
+    private readonly options: FuseDriverOptions,
+  ) {}
+
+  readonly handle = (request: FuseRequest): void => {
+    const started = this.options.log ? process.hrtime.bigint() : 0n;
+    void this.dispatch(request).then(
+      () => this.trace(request, started, 'ok'),
+      (err: unknown) => {
+        const errno = err instanceof FsError ? err.errno : EIO;
+        if (!(err instanceof FsError)) this.options.onUnexpected?.(err, request.op);
+        this.trace(request, started, err instanceof FsError ? err.code : 'EIO');
+        if (request.op !== 'forget') this.session.replyErr(request.id, errno);
+      },
+    );
+  };
+
+  private trace(request: FuseRequest, started: bigint, outcome: string): void {
+    if (!this.options.log) return;
+    const micros = Number(process.hrtime.bigint() - started) / 1000;
+    const { op, id, ctx: _ctx, ...args } = request as FuseRequest & { data?: Buffer };
+    const shown = 'data' in args ? { ...args, data: `${(args.data as Buffer).length} bytes` } : args;
+    this.options.log(`fuse #${id} ${op} ${JSON.stringify(shown)} -> ${outcome} in ${micros.toFixed(0)} µs`);
+  }
+
+  private fuseAttr(attr: Attr): FuseAttr {
+    const owners = this.options.owners;
+    let { uid, gid } = attr;
+    if (owners.remoteUid !== undefined && uid === owners.remoteUid) uid = owners.localUid;
+    if (owners.remoteGid !== undefined && gid === owners.remoteGid) gid = owners.localGid;
+    return {
+      ino: attr.ino,
+      mode: attr.mode,
+      nlink: attr.nlink,
+      uid: owners.uid ?? uid,
+      gid: owners.gid ?? gid,
+      size: attr.size,
+      blocks: attr.blocks,
+      blksize: 128 * 1024,
+      atimeMs: attr.atimeMs,
+      mtimeMs: attr.mtimeMs,
+      ctimeMs: attr.mtimeMs,
+    };
+  }
+
+  private entry(attr: Attr): FuseEntry {
+    return {
+      ino: attr.ino,
+      generation: 0,
+      attr: this.fuseAttr(attr),
+      entryTimeout: this.options.entryTimeout,
+      attrTimeout: this.options.attrTimeout,
+    };
+  }
+
+  private async dispatch(r: FuseRequest): Promise<void> {
+    const { fs, session } = this;
+    switch (r.op) {
+      case 'lookup': {
+        try {
+          const found = await fs.lookup(r.parent, r.name);
+          session.replyEntry(r.id, this.entry(found.attr));
+        } catch (err) {
+          // A zero ino is a negative entry the kernel caches: `git status` and
+          // compilers probe many names that do not exist.
+          if (!(err instanceof FsError && err.errno === ENOENT) || this.options.negativeTimeout <= 0) throw err;
+          session.replyEntry(r.id, { ino: 0, generation: 0, attr: emptyAttr(), entryTimeout: this.options.negativeTimeout, attrTimeout: 0 });
+        }
+        return;
+      }
+      case 'forget':
+        for (const item of r.items) fs.forget(item.ino, item.nlookup);
+        return;
+      case 'getattr':
+        session.replyAttr(r.id, this.fuseAttr(await fs.getattr(r.ino, r.fh)), this.options.attrTimeout);
+        return;
+      case 'setattr': {
+        const now = Date.now();
+        const attr = await fs.setattr(
+          r.ino,
+          {
+            ...(r.toSet & SetAttr.mode ? { mode: r.mode } : {}),
+            ...(r.toSet & SetAttr.uid ? { uid: r.uid } : {}),
+            ...(r.toSet & SetAttr.gid ? { gid: r.gid } : {}),
+            ...(r.toSet & SetAttr.size ? { size: r.size } : {}),
+            ...(r.toSet & SetAttr.atimeNow ? { atimeMs: now } : r.toSet & SetAttr.atime ? { atimeMs: r.atimeMs } : {}),
+            ...(r.toSet & SetAttr.mtimeNow ? { mtimeMs: now } : r.toSet & SetAttr.mtime ? { mtimeMs: r.mtimeMs } : {}),
+          },
+          r.fh,
+        );
+        session.replyAttr(r.id, this.fuseAttr(attr), this.options.attrTimeout);
+        return;
+      }
+      case 'readlink':
+        session.replyReadlink(r.id, await fs.readlink(r.ino));
+        return;
+      case 'mknod': {
+        if ((r.mode & FileType.S_IFMT) !== FileType.S_IFREG) {
+          session.replyErr(r.id, EPERM);
+          return;
+        }
+        const created = await fs.create(r.parent, r.name, r.mode, OpenFlags.wronly);
+        await fs.release(created.fh);
+        session.replyEntry(r.id, this.entry(created.entry.attr));
+        return;
+      }
+      case 'mkdir':
+        session.replyEntry(r.id, this.entry((await fs.mkdir(r.parent, r.name, r.mode)).attr));
+        return;
+      case 'unlink':
+        await fs.unlink(r.parent, r.name);
+        session.replyErr(r.id, 0);
+        return;
+      case 'rmdir':
+        await fs.rmdir(r.parent, r.name);
+        session.replyErr(r.id, 0);
+        return;
+      case 'symlink':
+        session.replyEntry(r.id, this.entry((await fs.symlink(r.parent, r.name, r.target)).attr));
+        return;
+      case 'rename':
+        await fs.rename(r.parent, r.name, r.newParent, r.newName, {
+          noReplace: (r.flags & RENAME_NOREPLACE) !== 0,
+          exchange: (r.flags & RENAME_EXCHANGE) !== 0,
+        });
+        session.replyErr(r.id, 0);
+        return;
+      case 'link':
+        session.replyEntry(r.id, this.entry((await fs.link(r.ino, r.newParent, r.newName)).attr));
+        return;
+      case 'open': {
+        const opened = await fs.open(r.ino, r.flags);
+        session.replyOpen(r.id, { fh: opened.fh, keepCache: opened.unchanged });
+        return;
+      }
+      case 'create': {
+        const created = await fs.create(r.parent, r.name, r.mode, r.flags);
+        session.replyCreate(r.id, this.entry(created.entry.attr), { fh: created.fh });
+        return;
+      }
+      case 'read':
+        session.replyBuf(r.id, await fs.read(r.fh, r.offset, r.size));
+        return;
+      case 'write':
+        session.replyWrite(r.id, await fs.write(r.fh, r.offset, r.data));
+        return;
+      case 'flush':
+        await fs.flush(r.fh);
+        session.replyErr(r.id, 0);
+        return;
+      case 'release':
+        await fs.release(r.fh);
+        session.replyErr(r.id, 0);
+        return;
+      case 'fsync':
+        await fs.fsync(r.fh);
+        session.replyErr(r.id, 0);
+        return;
+      case 'opendir':
+        session.replyOpen(r.id, { fh: await this.opendir(r.ino) });
+        return;
+      case 'readdir':
+        this.readdir(r.id, r.fh, r.ino, r.offset, r.size, r.plus);
+        return;
+      case 'releasedir':
+        this.dirs.delete(r.fh);
+        session.replyErr(r.id, 0);
+        return;
+      case 'fsyncdir':
+      case 'access':
+        // The server enforces permissions on every operation anyway.
+        session.replyErr(r.id, 0);
+        return;
+      case 'statfs': {
+        const st = await fs.statfs();
+        session.replyStatfs(r.id, st);
+        return;
+      }
+    }
+  }
+
+  /** A directory is listed once at opendir; readdir pages through that snapshot by index. */
+  private async opendir(ino: number): Promise<number> {
+    const self = await this.fs.getattr(ino);
+    const listing = await this.fs.readdir(ino);
+    const entries = [
+      { name: '.', attr: self, dot: true },
+      { name: '..', attr: self, dot: true },
+      ...listing.map((entry) => ({ ...entry, dot: false })),
+    ];
+    const fh = this.nextDirHandle++;
+    this.dirs.set(fh, { entries });
+    return fh;
+  }
+
+  private readdir(id: number, fh: number, ino: number, offset: number, size: number, plus: boolean): void {
+    const snapshot = this.dirs.get(fh);
+    if (!snapshot) {
+      this.session.replyErr(id, constants.errno.EBADF);
+      return;
+    }
+    const chosen: FuseDirEntry[] = [];
+    let used = 0;
+    for (let index = offset; index < snapshot.entries.length; index++) {
+      const item = snapshot.entries[index]!;
+      const bytes = direntSize(item.name, plus);
+      if (used + bytes > size) break;
+      used += bytes;
+      // Every entry a readdirplus reply carries counts as a lookup the kernel
+      // will forget later, except . and .. which it never links.
+      const entryIno = item.dot ? item.attr.ino : plus ? this.fs.remember(ino, item.name) : this.fs.peekIno(ino, item.name);
+      const attr = { ...item.attr, ino: entryIno };
+      chosen.push({
+        name: item.name,
+        nextOffset: index + 1,
+        ino: entryIno,
+        mode: attr.mode,
+        ...(plus && !item.dot ? { entry: this.entry(attr) } : {}),
+      });
+    }
+    const packed = this.session.replyDirectory(id, chosen, size, plus);
+    // Should the addon pack fewer than computed, give back the lookups of the rest.
+    if (plus) for (const extra of chosen.slice(packed)) if (extra.entry) this.fs.forget(extra.ino, 1);
+  }
+}
+
+function emptyAttr(): FuseAttr {
+  return { ino: 0, mode: 0, nlink: 0, uid: 0, gid: 0, size: 0, blocks: 0, blksize: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0 };
+}
