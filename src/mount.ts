@@ -5,6 +5,7 @@ import { backendUnavailable } from './backends/unavailable.js';
 import { UserError } from './errors.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { gatherHostFacts } from './platform/host-facts.js';
+import type { ConnectOptions } from './remote/connect.js';
 import { parseRemoteSpec } from './remote/spec.js';
 import { readUserSshConfig, resolveTarget } from './remote/target.js';
 
@@ -19,6 +20,11 @@ export interface MountOptions {
   /** For tests and callers that already probed; gathered when absent. */
   facts?: HostFacts;
   sshConfig?: string;
+  /**
+   * How to connect (flags, prompter). The connection is opened with
+   * `openSsh(target, { ...connect, sshConfig })` once the backend is chosen.
+   */
+  connect?: ConnectOptions;
 }
 
 export function parseBackendChoice(value: string): BackendChoice {
@@ -47,6 +53,10 @@ export function chooseBackend(choice: BackendChoice, facts: HostFacts): BackendN
  */
 export async function mount(options: MountOptions): Promise<MountHandle> {
   const spec = parseRemoteSpec(options.remote);
+  const portFlag = options.connect?.port;
+  if (portFlag !== undefined && spec.port !== undefined && portFlag !== spec.port) {
+    throw new UserError('usage', `the remote '${options.remote}' says port ${spec.port} but --port says ${portFlag}; give the port once`);
+  }
   const target = resolveTarget(spec, options.sshConfig ?? (await readUserSshConfig()));
   const facts = options.facts ?? gatherHostFacts();
   const backend = BACKENDS[chooseBackend(options.backend ?? 'auto', facts)];

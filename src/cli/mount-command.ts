@@ -1,7 +1,13 @@
 import { Option, type Command } from 'commander';
 import { BACKEND_NAMES } from '../backends/types.js';
 import { mount, parseBackendChoice } from '../mount.js';
+import { connectOptionsFromCli, parsePortOption, parseSshOptionArg } from '../remote/ssh-options.js';
 import { formatOption } from './format.js';
+import { createTtyPrompter } from './prompter.js';
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
 
 export function registerMountCommand(program: Command): void {
   program
@@ -14,15 +20,42 @@ export function registerMountCommand(program: Command): void {
     )
     .option('--readonly', 'refuse every change to the remote', false)
     .option('--nonempty', 'allow mounting over a non-empty directory', false)
+    .option('--identity <file>', 'private key to try first (repeatable), as ssh -i', collect)
+    .addOption(new Option('--port <n>', 'SSH port, over the remote spec and ~/.ssh/config').argParser(parsePortOption))
+    .option(
+      '--ssh-option <Key=Value>',
+      'an ssh_config setting, as ssh -o (repeatable); see the README for the keys tmount understands',
+      (value: string, previous: string[] | undefined) => {
+        parseSshOptionArg(value);
+        return collect(value, previous);
+      },
+    )
+    .option('--accept-new-host-key', 'trust and record an unknown host key without asking (a changed key is still refused)', false)
     .addOption(formatOption())
-    .addHelpText('after', '\nExamples:\n  tmount mount alice@example.org:/srv ~/srv\n  tmount mount build-box: --backend nfs')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tmount mount alice@example.org:/srv ~/srv\n  tmount mount build-box: --backend nfs\n' +
+        '  tmount mount alice@10.0.0.5:/data --identity ~/.ssh/work_ed25519 --ssh-option StrictHostKeyChecking=accept-new',
+    )
     .action(async (remote: string, mountpoint: string | undefined, options) => {
+      const flags = connectOptionsFromCli({
+        identity: options.identity,
+        port: options.port,
+        sshOption: options.sshOption,
+        acceptNewHostKey: options.acceptNewHostKey,
+      });
+      const prompter = createTtyPrompter();
       const handle = await mount({
         remote,
         mountpoint,
         backend: options.backend,
         readonly: options.readonly,
         nonempty: options.nonempty,
+        connect: {
+          ...flags,
+          ...(prompter ? { prompter } : {}),
+          notify: (message) => process.stderr.write(`tmount: ${message}\n`),
+        },
       });
       process.stdout.write(`mounted ${remote} at ${handle.mountpoint ?? 'Finder'} (${handle.backend})\n`);
     });
