@@ -12,6 +12,7 @@ export const ExitCode = {
   auth: 6,
   hostKey: 7,
   notFound: 8,
+  remotePath: 9,
   interrupted: 130,
 } as const;
 

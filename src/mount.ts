@@ -1,12 +1,16 @@
 import { BACKENDS, availabilityOf, selectBackend } from './backends/index.js';
-import type { BackendName, HostFacts, MountHandle } from './backends/types.js';
+import type { BackendName, HostFacts, MountHandle, MountTuning } from './backends/types.js';
 import { BACKEND_NAMES } from './backends/types.js';
 import { backendUnavailable } from './backends/unavailable.js';
 import { UserError } from './errors.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { gatherHostFacts } from './platform/host-facts.js';
 import type { ConnectOptions } from './remote/connect.js';
-import { parseRemoteSpec } from './remote/spec.js';
+import { SftpSession } from './remote/sftp-session.js';
+import { formatRemoteSpec, parseRemoteSpec } from './remote/spec.js';
+import { FsError } from './vfs/errors.js';
+import type { RemoteFsOptions } from './vfs/options.js';
+import { RemoteFs } from './vfs/remote-fs.js';
 import { readUserSshConfig, resolveTarget } from './remote/target.js';
 
 export type BackendChoice = BackendName | 'auto';
@@ -25,6 +29,9 @@ export interface MountOptions {
    * `openSsh(target, { ...connect, sshConfig })` once the backend is chosen.
    */
   connect?: ConnectOptions;
+  /** Cache sizes and lifetimes (RemoteFs defaults otherwise). */
+  cache?: Partial<Omit<RemoteFsOptions, 'root' | 'readonly'>>;
+  tuning?: Partial<MountTuning>;
 }
 
 export function parseBackendChoice(value: string): BackendChoice {
@@ -48,8 +55,9 @@ export function chooseBackend(choice: BackendChoice, facts: HostFacts): BackendN
 
 /**
  * The one entry point every front end uses: validates everything that can be
- * validated locally before any process, connection or mount is started, then
- * hands over to the chosen backend.
+ * validated locally before any connection or mount is started, then connects,
+ * checks the remote path and hands over to the chosen backend. A failure at
+ * any step undoes the steps before it.
  */
 export async function mount(options: MountOptions): Promise<MountHandle> {
   const spec = parseRemoteSpec(options.remote);
@@ -57,16 +65,78 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
   if (portFlag !== undefined && spec.port !== undefined && portFlag !== spec.port) {
     throw new UserError('usage', `the remote '${options.remote}' says port ${spec.port} but --port says ${portFlag}; give the port once`);
   }
-  const target = resolveTarget(spec, options.sshConfig ?? (await readUserSshConfig()));
+  const sshConfig = options.sshConfig ?? (await readUserSshConfig());
+  const target = resolveTarget(spec, sshConfig);
   const facts = options.facts ?? gatherHostFacts();
   const backend = BACKENDS[chooseBackend(options.backend ?? 'auto', facts)];
   const mountpoint = await prepareMountpoint(backend.mountpointKind, options.mountpoint, target.alias, {
     nonempty: options.nonempty ?? false,
   });
+  const undo: (() => Promise<unknown>)[] = [() => mountpoint.undo()];
   try {
-    return await backend.mount({ target, mountpoint: mountpoint.path, readonly: options.readonly ?? false });
+    const { openSsh } = await import('./remote/connect.js');
+    const connection = await openSsh(target, { ...options.connect, sshConfig });
+    undo.unshift(() => connection.close());
+    const session = await SftpSession.open(connection.client);
+    const readonly = options.readonly ?? false;
+    const fs = new RemoteFs(session, { ...options.cache, root: target.path, readonly });
+    const source = formatRemoteSpec({ user: connection.target.user, host: target.alias, path: target.path });
+    await checkRemoteRoot(fs, source);
+    const home = await session.stat('.').catch(() => ({ uid: -1, gid: -1 }));
+    const handle = await backend.mount({
+      fs,
+      target: connection.target,
+      source,
+      mountpoint: mountpoint.path,
+      readonly,
+      tuning: tuningFrom(options, fs),
+      remoteOwner: { uid: home.uid, gid: home.gid },
+    });
+    return withTeardown(handle, fs, connection.close);
   } catch (err) {
-    await mountpoint.undo();
+    for (const step of undo) await step().catch(() => {});
     throw err;
   }
+}
+
+async function checkRemoteRoot(fs: RemoteFs, source: string): Promise<void> {
+  try {
+    await fs.start();
+  } catch (err) {
+    const code = err instanceof FsError ? err.code : undefined;
+    const problem = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a directory' : code === 'EACCES' ? 'is not readable by this user' : `cannot be read (${(err as Error).message})`;
+    throw new UserError('remotePath', `the remote path of ${source} ${problem}; check the path after the ':'`);
+  }
+}
+
+function tuningFrom(options: MountOptions, fs: RemoteFs): MountTuning {
+  const seconds = (ms: number) => ms / 1000;
+  return {
+    entryTimeout: seconds(fs.options.attrTtlMs),
+    attrTimeout: seconds(fs.options.attrTtlMs),
+    negativeTimeout: seconds(fs.options.negativeTtlMs),
+    maxReadAhead: fs.options.maxReadAheadBytes,
+    allowOther: false,
+    defaultPermissions: false,
+    idmapUser: true,
+    ...options.tuning,
+  };
+}
+
+/** The caller's unmount also ends the connection, after open files are flushed. */
+function withTeardown(handle: MountHandle, fs: RemoteFs, closeConnection: () => Promise<void>): MountHandle {
+  let finished: Promise<void> | undefined;
+  const finish = () =>
+    (finished ??= (async () => {
+      await fs.releaseAll();
+      await closeConnection();
+    })());
+  return {
+    ...handle,
+    unmount: async () => {
+      await handle.unmount();
+      await finish();
+    },
+    closed: handle.closed.then(finish),
+  };
 }

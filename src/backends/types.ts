@@ -1,4 +1,5 @@
 import type { SshTarget } from '../remote/target.js';
+import type { RemoteFs } from '../vfs/remote-fs.js';
 
 export const BACKEND_NAMES = ['fuse', 'nfs', 'cloud-files', 'fileprovider'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -31,11 +32,35 @@ export type MountpointKind =
   /** No local path: the OS shows the mount in its own UI (Finder's sidebar). */
   | 'none';
 
+/** Settings users of sshfs expect, in units the OS interfaces take. */
+export interface MountTuning {
+  /** Seconds the OS may trust names, attributes and "does not exist". */
+  entryTimeout: number;
+  attrTimeout: number;
+  negativeTimeout: number;
+  maxReadAhead: number;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+  /** Show every file as owned by these ids. */
+  uid?: number;
+  gid?: number;
+  /** Map the remote account's ids to the local user's (sshfs idmap=user). */
+  idmapUser: boolean;
+  /** Logs every request with its latency when set. */
+  debug?: (line: string) => void;
+}
+
 export interface MountContext {
+  fs: RemoteFs;
   target: SshTarget;
+  /** `user@host:/path`, as mount tables and status show the source. */
+  source: string;
   /** Absolute local path, or undefined for backends of kind 'none'. */
   mountpoint: string | undefined;
   readonly: boolean;
+  tuning: MountTuning;
+  /** Owner of the remote home directory: the ids the remote account writes with. */
+  remoteOwner: { uid: number; gid: number };
 }
 
 export interface MountHandle {

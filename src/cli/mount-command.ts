@@ -3,14 +3,16 @@ import { BACKEND_NAMES } from '../backends/types.js';
 import { mount, parseBackendChoice } from '../mount.js';
 import { connectOptionsFromCli, parsePortOption, parseSshOptionArg } from '../remote/ssh-options.js';
 import { formatOption } from './format.js';
+import { addTuningOptions, tuningFromFlags } from './mount-flags.js';
 import { createTtyPrompter } from './prompter.js';
+import { serveUntilUnmounted } from './serve.js';
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
 export function registerMountCommand(program: Command): void {
-  program
+  const command = program
     .command('mount')
     .description('mount a remote directory over SSH')
     .argument('<remote>', '[user@]host[:port]:/path, host:relative/path, or ssh://[user@]host[:port]/path')
@@ -30,7 +32,8 @@ export function registerMountCommand(program: Command): void {
         return collect(value, previous);
       },
     )
-    .option('--accept-new-host-key', 'trust and record an unknown host key without asking (a changed key is still refused)', false)
+    .option('--accept-new-host-key', 'trust and record an unknown host key without asking (a changed key is still refused)', false);
+  addTuningOptions(command)
     .addOption(formatOption())
     .addHelpText(
       'after',
@@ -45,12 +48,15 @@ export function registerMountCommand(program: Command): void {
         acceptNewHostKey: options.acceptNewHostKey,
       });
       const prompter = createTtyPrompter();
+      const { cache, tuning, readonly, nonempty } = tuningFromFlags(options);
       const handle = await mount({
         remote,
         mountpoint,
         backend: options.backend,
-        readonly: options.readonly,
-        nonempty: options.nonempty,
+        readonly,
+        nonempty,
+        cache,
+        tuning,
         connect: {
           ...flags,
           ...(prompter ? { prompter } : {}),
@@ -58,5 +64,6 @@ export function registerMountCommand(program: Command): void {
         },
       });
       process.stdout.write(`mounted ${remote} at ${handle.mountpoint ?? 'Finder'} (${handle.backend})\n`);
+      await serveUntilUnmounted(handle);
     });
 }

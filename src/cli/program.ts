@@ -22,7 +22,7 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 1 internal error, 2 usage, 3 backend unavailable, 4 mountpoint,\n' +
-      '5 connection, 6 authentication, 7 host key, 8 no such mount, 130 interrupted.',
+      '5 connection, 6 authentication, 7 host key, 8 no such mount, 9 remote path, 130 interrupted.',
   );
   return program;
 }

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import {
-  BaseAgent,
-  createAgent,
-  utils,
+// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
+import ssh2, {
   type AnyAuthMethod,
+  type BaseAgent as BaseAgentType,
   type IdentityCallback,
   type KeyboardInteractiveCallback,
   type ParsedKey,
@@ -12,6 +11,8 @@ import {
   type SigningRequestOptions,
 } from 'ssh2';
 import { describeCause } from '../errors.js';
+
+const { BaseAgent, createAgent, utils } = ssh2;
 
 /** Questions for the person at the terminal. Absent when there is no terminal. */
 export interface Prompter {
@@ -84,7 +85,7 @@ class TrackingAgent extends BaseAgent<ParsedKey> {
   lastSigned: Buffer | undefined;
 
   constructor(
-    private readonly inner: BaseAgent,
+    private readonly inner: BaseAgentType,
     private readonly choose: (keys: ParsedKey[]) => ParsedKey[],
   ) {
     super();

@@ -4,7 +4,8 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import SSHConfig from 'ssh-config';
-import { Client, type Algorithms, type CipherAlgorithm, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
+import ssh2, { type Algorithms, type CipherAlgorithm, type Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { describeCause, ExitCode, UserError } from '../errors.js';
 import { AuthSession, CredentialCache, type IdentitySource, type Prompter } from './auth.js';
 import { readKnownHostsFiles, verifyHostKey, type HostKeyPolicy, type HostKeySubject, type StrictHostKeyChecking } from './host-key.js';
@@ -405,7 +406,7 @@ class PausableTimer {
 
 function loginHop(hop: Hop, sock: Duplex, reconnecting: boolean): Promise<LiveHop> {
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new ssh2.Client();
     let settled = false;
     let hostKeyError: unknown;
     let acceptedKey: Buffer | undefined;

@@ -85,7 +85,15 @@ describe('tmount CLI', () => {
       3,
       /backend 'cloud-files' is not available: Cloud Files is a Windows API/,
     );
-    expectOneLineError(tmount(['mount', 'host:/x'], { HOME: home }), 3, /no backend can mount here \(fuse: /);
+    expect(existsSync(join(home, 'tmount'))).toBe(false);
+  });
+
+  it('a host that refuses the connection is exit code 5, and the default mountpoint it made is gone again', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'tmount-home-'));
+    homes.push(home);
+    const result = tmount(['mount', '127.0.0.1:1:/x', '--backend', 'fuse'], { HOME: home, SSH_AUTH_SOCK: '' });
+    if (result.code === 3) return; // No FUSE on this machine: covered by the backend tests.
+    expectOneLineError(result, 5, /127\.0\.0\.1:1.*refused/i);
     expect(existsSync(join(home, 'tmount'))).toBe(false);
   });
 

@@ -26,6 +26,8 @@ export interface FuseDriverOptions {
   entryTimeout: number;
   attrTimeout: number;
   negativeTimeout: number;
+  /** With the kernel's write-back cache the kernel resolves O_APPEND offsets itself. */
+  writebackCache: boolean;
   owners: OwnerMapping;
   /** Called once per request with its outcome, when --debug is on. */
   log?: (line: string) => void;
@@ -185,12 +187,12 @@ export class FuseDriver {
         session.replyEntry(r.id, this.entry((await fs.link(r.ino, r.newParent, r.newName)).attr));
         return;
       case 'open': {
-        const opened = await fs.open(r.ino, r.flags);
+        const opened = await fs.open(r.ino, this.openFlags(r.flags));
         session.replyOpen(r.id, { fh: opened.fh, keepCache: opened.unchanged });
         return;
       }
       case 'create': {
-        const created = await fs.create(r.parent, r.name, r.mode, r.flags);
+        const created = await fs.create(r.parent, r.name, r.mode, this.openFlags(r.flags));
         session.replyCreate(r.id, this.entry(created.entry.attr), { fh: created.fh });
         return;
       }
@@ -233,6 +235,10 @@ export class FuseDriver {
         return;
       }
     }
+  }
+
+  private openFlags(flags: number): number {
+    return this.options.writebackCache ? flags & ~OpenFlags.append : flags;
   }
 
   /** A directory is listed once at opendir; readdir pages through that snapshot by index. */

@@ -1,5 +1,12 @@
+import { loadAddon } from '../../platform/addon-loader.js';
+import { UserError } from '../../errors.js';
 import type { Backend } from '../types.js';
-import { allOf, backendUnavailable, no } from '../unavailable.js';
+import { allOf, no } from '../unavailable.js';
+import type { FuseAddon, FuseSession } from './addon-types.js';
+import { FuseDriver } from './driver.js';
+
+/** Kernel reads and writes of up to 1 MiB per request: fewer round trips through JS. */
+const MAX_WRITE = 1024 * 1024;
 
 export const fuseBackend: Backend = {
   name: 'fuse',
@@ -11,7 +18,53 @@ export const fuseBackend: Backend = {
     }
     return allOf('libfuse3 loads, /dev/fuse is usable, addon built', facts.devFuse, facts.libfuse3, facts.fuseAddon);
   },
-  async mount() {
-    throw backendUnavailable('fuse', 'the FUSE driver is not part of this build yet');
+  async mount(context) {
+    const mountpoint = context.mountpoint!;
+    const { tuning } = context;
+    const addon = loadAddon<FuseAddon>('fuse');
+    // The kernel's write-back cache coalesces small writes into large ones;
+    // it has nothing to do on a read-only mount.
+    const writebackCache = !context.readonly;
+    let driver: FuseDriver | undefined;
+    const session: FuseSession = new addon.FuseSession(
+      mountpoint,
+      {
+        fsname: context.source,
+        subtype: 'tmount',
+        readonly: context.readonly,
+        allowOther: tuning.allowOther,
+        defaultPermissions: tuning.defaultPermissions,
+        maxWrite: MAX_WRITE,
+        maxReadahead: tuning.maxReadAhead,
+        writebackCache,
+      },
+      (request) => driver!.handle(request),
+    );
+    driver = new FuseDriver(context.fs, session, {
+      entryTimeout: tuning.entryTimeout,
+      attrTimeout: tuning.attrTimeout,
+      negativeTimeout: tuning.negativeTimeout,
+      writebackCache,
+      owners: {
+        localUid: process.getuid?.() ?? 0,
+        localGid: process.getgid?.() ?? 0,
+        ...(tuning.uid !== undefined ? { uid: tuning.uid } : {}),
+        ...(tuning.gid !== undefined ? { gid: tuning.gid } : {}),
+        ...(tuning.idmapUser ? { remoteUid: context.remoteOwner.uid, remoteGid: context.remoteOwner.gid } : {}),
+      },
+      ...(tuning.debug ? { log: tuning.debug } : {}),
+      onUnexpected: (err, op) => process.stderr.write(`tmount: internal error in FUSE ${op}: ${(err as Error)?.stack ?? String(err)}\n`),
+    });
+    try {
+      session.mount();
+    } catch (err) {
+      throw new UserError('mountpoint', `cannot mount at ${mountpoint}: ${(err as Error).message}`);
+    }
+    return {
+      backend: 'fuse',
+      mountpoint,
+      unmount: () => session.unmount(),
+      closed: session.closed,
+    };
   },
 };
