@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MIN_NODE = [20, 17];
 
-/** Debian/Ubuntu packages: the first six run and build tmount; sshfs is the benchmark baseline, shellcheck lints our scripts. */
-const DEBIAN_PACKAGES = ['fuse3', 'libfuse3-dev', 'openssh-server', 'libnfs-utils', 'cmake', 'g++', 'pkg-config', 'sshfs', 'shellcheck'];
+/** Debian/Ubuntu packages: the first seven run and build tmount; sshfs is the benchmark baseline; shellcheck, git, rsync and fio are what the tests drive the mount with. */
+const DEBIAN_PACKAGES = ['fuse3', 'libfuse3-dev', 'openssh-server', 'libnfs-utils', 'cmake', 'g++', 'pkg-config', 'sshfs', 'shellcheck', 'git', 'rsync', 'fio'];
 const FREEBSD_PACKAGES = ['fusefs-libs3', 'cmake', 'pkgconf'];
 
 function say(message) {

@@ -1,0 +1,16 @@
+#include <fuse_lowlevel.h>
+#include <napi.h>
+
+#include "session.h"
+
+static Napi::Value LibfuseVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), fuse_pkgversion());
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("FuseSession", tmount::Session::Define(env));
+  exports.Set("libfuseVersion", Napi::Function::New<LibfuseVersion>(env, "libfuseVersion"));
+  return exports;
+}
+
+NODE_API_MODULE(tmount_fuse, Init)

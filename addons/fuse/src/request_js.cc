@@ -1,0 +1,181 @@
+#include "request_js.h"
+
+#include <cstdlib>
+
+#include "convert.h"
+
+namespace tmount {
+
+const char* OpName(Op op) {
+  switch (op) {
+    case Op::kLookup: return "lookup";
+    case Op::kGetattr: return "getattr";
+    case Op::kSetattr: return "setattr";
+    case Op::kReadlink: return "readlink";
+    case Op::kMknod: return "mknod";
+    case Op::kMkdir: return "mkdir";
+    case Op::kUnlink: return "unlink";
+    case Op::kRmdir: return "rmdir";
+    case Op::kSymlink: return "symlink";
+    case Op::kRename: return "rename";
+    case Op::kLink: return "link";
+    case Op::kOpen: return "open";
+    case Op::kRead: return "read";
+    case Op::kWrite: return "write";
+    case Op::kFlush: return "flush";
+    case Op::kRelease: return "release";
+    case Op::kFsync: return "fsync";
+    case Op::kOpendir: return "opendir";
+    case Op::kReaddir: return "readdir";
+    case Op::kReleasedir: return "releasedir";
+    case Op::kFsyncdir: return "fsyncdir";
+    case Op::kStatfs: return "statfs";
+    case Op::kCreate: return "create";
+    case Op::kAccess: return "access";
+    case Op::kForget: return "forget";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Napi::Number Num(Napi::Env env, double value) { return Napi::Number::New(env, value); }
+
+Napi::Buffer<char> TakeData(Napi::Env env, WriteData& data) {
+  size_t size = data.size;
+  return Napi::Buffer<char>::New(env, data.Release(), size, [](Napi::Env, char* bytes) { std::free(bytes); });
+}
+
+}  // namespace
+
+Napi::Object RequestToJs(Napi::Env env, Request& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("op", OpName(r.op));
+  o.Set("id", Num(env, static_cast<double>(r.id)));
+  Napi::Object ctx = Napi::Object::New(env);
+  ctx.Set("uid", Num(env, r.uid));
+  ctx.Set("gid", Num(env, r.gid));
+  ctx.Set("pid", Num(env, r.pid));
+  o.Set("ctx", ctx);
+
+  auto ino = [&] { o.Set("ino", Num(env, static_cast<double>(r.ino))); };
+  auto fh = [&] {
+    if (r.hasFh) o.Set("fh", Num(env, static_cast<double>(r.fh)));
+  };
+  auto parentName = [&] {
+    o.Set("parent", Num(env, static_cast<double>(r.parent)));
+    o.Set("name", r.name);
+  };
+
+  switch (r.op) {
+    case Op::kLookup:
+    case Op::kUnlink:
+    case Op::kRmdir:
+      parentName();
+      break;
+    case Op::kGetattr:
+    case Op::kFlush:
+    case Op::kReleasedir:
+      ino();
+      fh();
+      break;
+    case Op::kSetattr:
+      ino();
+      fh();
+      o.Set("toSet", Num(env, r.toSet));
+      o.Set("mode", Num(env, r.mode));
+      o.Set("uid", Num(env, r.attrUid));
+      o.Set("gid", Num(env, r.attrGid));
+      o.Set("size", Num(env, static_cast<double>(r.size)));
+      o.Set("atimeMs", Num(env, TimespecToMs(r.atime)));
+      o.Set("mtimeMs", Num(env, TimespecToMs(r.mtime)));
+      break;
+    case Op::kReadlink:
+    case Op::kStatfs:
+      ino();
+      break;
+    case Op::kMknod:
+      parentName();
+      o.Set("mode", Num(env, r.mode));
+      o.Set("rdev", Num(env, static_cast<double>(r.rdev)));
+      break;
+    case Op::kMkdir:
+      parentName();
+      o.Set("mode", Num(env, r.mode));
+      break;
+    case Op::kSymlink:
+      o.Set("target", r.target);
+      parentName();
+      break;
+    case Op::kRename:
+      parentName();
+      o.Set("newParent", Num(env, static_cast<double>(r.newParent)));
+      o.Set("newName", r.newName);
+      o.Set("flags", Num(env, r.flags));
+      break;
+    case Op::kLink:
+      ino();
+      o.Set("newParent", Num(env, static_cast<double>(r.newParent)));
+      o.Set("newName", r.newName);
+      break;
+    case Op::kOpen:
+    case Op::kOpendir:
+      ino();
+      o.Set("flags", Num(env, r.flags));
+      break;
+    case Op::kRead:
+      ino();
+      fh();
+      o.Set("size", Num(env, static_cast<double>(r.size)));
+      o.Set("offset", Num(env, static_cast<double>(r.offset)));
+      break;
+    case Op::kWrite:
+      ino();
+      fh();
+      o.Set("data", TakeData(env, r.data));
+      o.Set("offset", Num(env, static_cast<double>(r.offset)));
+      o.Set("flags", Num(env, r.flags));
+      break;
+    case Op::kRelease:
+      ino();
+      fh();
+      o.Set("flags", Num(env, r.flags));
+      break;
+    case Op::kFsync:
+    case Op::kFsyncdir:
+      ino();
+      fh();
+      o.Set("datasync", Napi::Boolean::New(env, r.datasync));
+      break;
+    case Op::kReaddir:
+      ino();
+      fh();
+      o.Set("size", Num(env, static_cast<double>(r.size)));
+      o.Set("offset", Num(env, static_cast<double>(r.offset)));
+      o.Set("plus", Napi::Boolean::New(env, r.plus));
+      break;
+    case Op::kCreate:
+      parentName();
+      o.Set("mode", Num(env, r.mode));
+      o.Set("flags", Num(env, r.flags));
+      break;
+    case Op::kAccess:
+      ino();
+      o.Set("mask", Num(env, r.mask));
+      break;
+    case Op::kForget: {
+      Napi::Array items = Napi::Array::New(env, r.forgets.size());
+      for (size_t i = 0; i < r.forgets.size(); ++i) {
+        Napi::Object item = Napi::Object::New(env);
+        item.Set("ino", Num(env, static_cast<double>(r.forgets[i].first)));
+        item.Set("nlookup", Num(env, static_cast<double>(r.forgets[i].second)));
+        items.Set(static_cast<uint32_t>(i), item);
+      }
+      o.Set("items", items);
+      break;
+    }
+  }
+  return o;
+}
+
+}  // namespace tmount

@@ -1,0 +1,155 @@
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "request.h"
+
+namespace tmount {
+
+struct MountOptions {
+  std::string fsname;
+  std::string subtype;
+  bool readonly = false;
+  bool allowOther = false;
+  bool defaultPermissions = false;
+  bool writebackCache = false;
+  uint32_t maxWrite = 1u << 20;
+  // 0 keeps what the kernel offers.
+  uint32_t maxReadahead = 0;
+  unsigned threads = 1;
+};
+
+// What the reply side must know about a request that JS has not answered yet.
+struct Pending {
+  fuse_req_t req;
+  Op op;
+  // read / readdir: the most bytes the kernel accepts; write: bytes received.
+  uint64_t size;
+  bool plus;
+};
+
+// One FUSE mount. The JS object owns it; while mounted it holds a strong
+// reference to itself so that it cannot be collected under the FUSE threads.
+//
+// Threads:
+//  - the JS thread runs every method exposed to JS, CallJs and the finalizer;
+//  - `threads` loop threads read /dev/fuse and run the op callbacks (ops.cc);
+//  - one supervisor thread starts the loops, joins them, then tears the
+//    libfuse session down, so that the JS thread never waits for the kernel.
+//
+// Lock order: lifeMutex_ before tableMutex_.
+class Session : public Napi::ObjectWrap<Session> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+
+  explicit Session(const Napi::CallbackInfo& info);
+  ~Session() override;
+
+  // Loop threads, from the op callbacks. Both take ownership of `request`.
+  void Submit(fuse_req_t req, std::unique_ptr<Request> request);
+  void SubmitForget(std::unique_ptr<Request> request);
+  // Loop thread, while libfuse handles INIT.
+  void Negotiate(fuse_conn_info* conn) const;
+
+  // JS thread: the TSFN's callback.
+  static void CallJs(Napi::Env env, Napi::Function handler, Session* session, Request* request);
+  // Registered with atexit(3) by the first mount.
+  static void StopAllAtExit();
+
+ private:
+  using Tsfn = Napi::TypedThreadSafeFunction<Session, Request, &Session::CallJs>;
+
+  enum class State { kIdle, kMounted, kClosing, kClosed };
+
+  // Result of looking up and removing a pending request. `life` keeps
+  // lifeMutex_ held so that the session cannot be destroyed under the reply.
+  struct Taken {
+    std::unique_lock<std::mutex> life;
+    Pending pending;
+    bool live;
+  };
+  using Check = std::function<void(const Pending&)>;
+
+  Napi::Value Mount(const Napi::CallbackInfo& info);
+  Napi::Value Unmount(const Napi::CallbackInfo& info);
+  Napi::Value Closed(const Napi::CallbackInfo& info);
+  Napi::Value NotifyInvalInode(const Napi::CallbackInfo& info);
+  Napi::Value NotifyInvalEntry(const Napi::CallbackInfo& info);
+
+  // replies.cc
+  Napi::Value ReplyErr(const Napi::CallbackInfo& info);
+  Napi::Value ReplyNone(const Napi::CallbackInfo& info);
+  Napi::Value ReplyEntry(const Napi::CallbackInfo& info);
+  Napi::Value ReplyCreate(const Napi::CallbackInfo& info);
+  Napi::Value ReplyAttr(const Napi::CallbackInfo& info);
+  Napi::Value ReplyReadlink(const Napi::CallbackInfo& info);
+  Napi::Value ReplyOpen(const Napi::CallbackInfo& info);
+  Napi::Value ReplyWrite(const Napi::CallbackInfo& info);
+  Napi::Value ReplyBuf(const Napi::CallbackInfo& info);
+  Napi::Value ReplyStatfs(const Napi::CallbackInfo& info);
+  Napi::Value ReplyDirectory(const Napi::CallbackInfo& info);
+  Taken Take(Napi::Env env, const char* method, uint64_t id, uint32_t allowedOps, const Check& check);
+
+  void Supervise();
+  void Loop();
+  void Wake();
+  void StopAndJoin();
+  bool IsPending(uint64_t id);
+  void AnswerAfterHandlerThrew(uint64_t id);
+  void OnTsfnFinalized(Napi::Env env);
+  static void OnEnvCleanup(Session* session);
+
+  // Set by the constructor on the JS thread, read-only afterwards.
+  std::string mountpoint_;
+  MountOptions options_;
+
+  // JS thread only.
+  State state_ = State::kIdle;
+  Napi::FunctionReference handler_;  // until mount() hands it to the TSFN
+  std::optional<Napi::Promise::Deferred> closedDeferred_;
+  Napi::Reference<Napi::Promise> closedPromise_;
+  std::vector<Napi::Promise::Deferred> unmountWaiters_;
+  std::thread supervisor_;
+  Napi::Env::CleanupHook<void (*)(Session*), Session> cleanupHook_;
+  bool cleanupHookActive_ = false;
+  bool envTearingDown_ = false;
+
+  // Created by mount() on the JS thread before any FUSE thread exists; loop
+  // threads call NonBlockingCall; the supervisor releases it once, after the
+  // loops have ended, which lets the process exit.
+  Tsfn tsfn_;
+  // A pipe that becomes readable (and stays so) when the loops must stop.
+  // Created by mount(); written from any thread; closed on the JS thread
+  // after the supervisor has been joined.
+  int wakeRead_ = -1;
+  int wakeWrite_ = -1;
+
+  // Guards the lifetime of se_: held by the JS thread around every
+  // fuse_reply_* and notify call, and by the supervisor while it unmounts and
+  // destroys the session. Loop threads use se_ without it: they have all
+  // exited before the supervisor destroys it.
+  std::mutex lifeMutex_;
+  fuse_session* se_ = nullptr;
+  // Written under lifeMutex_ when se_ is gone; read without it by CallJs.
+  std::atomic<bool> ended_{false};
+
+  // Guards pending_ and nextId_; taken by loop threads on every request and
+  // by the JS thread on every reply, held only for map operations.
+  std::mutex tableMutex_;
+  std::unordered_map<uint64_t, Pending> pending_;
+  uint64_t nextId_ = 1;
+};
+
+}  // namespace tmount
