@@ -22,6 +22,7 @@ export function registerMountCommand(program: Command): void {
     )
     .option('--readonly', 'refuse every change to the remote', false)
     .option('--nonempty', 'allow mounting over a non-empty directory', false)
+    .option('--foreground', 'stay attached: log to stderr, Ctrl+C unmounts', false)
     .option('--identity <file>', 'private key to try first (repeatable), as ssh -i', collect)
     .addOption(new Option('--port <n>', 'SSH port, over the remote spec and ~/.ssh/config').argParser(parsePortOption))
     .option(
