@@ -7,7 +7,8 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
-    return ExitCode.ok;
+    // A command that reports its own outcome (a background mount) sets the code itself.
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version "errors" are successes; commander already printed the rest.

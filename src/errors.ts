@@ -13,6 +13,7 @@ export const ExitCode = {
   hostKey: 7,
   notFound: 8,
   remotePath: 9,
+  version: 10,
   interrupted: 130,
 } as const;
 

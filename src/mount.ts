@@ -5,7 +5,7 @@ import { backendUnavailable } from './backends/unavailable.js';
 import { UserError } from './errors.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { gatherHostFacts } from './platform/host-facts.js';
-import type { ConnectOptions } from './remote/connect.js';
+import type { ConnectOptions, SshConnection } from './remote/connect.js';
 import { SftpSession } from './remote/sftp-session.js';
 import { formatRemoteSpec, parseRemoteSpec } from './remote/spec.js';
 import { FsError } from './vfs/errors.js';
@@ -59,7 +59,17 @@ export function chooseBackend(choice: BackendChoice, facts: HostFacts): BackendN
  * checks the remote path and hands over to the chosen backend. A failure at
  * any step undoes the steps before it.
  */
-export async function mount(options: MountOptions): Promise<MountHandle> {
+/** A mount that is up, with what the lifecycle layer watches: the engine and the connection. */
+export interface RunningMount extends MountHandle {
+  fs: RemoteFs;
+  connection: SshConnection;
+  /** `user@host:/path`. */
+  source: string;
+  /** True from the moment an unmount starts: a connection closing after it is expected. */
+  readonly closing: boolean;
+}
+
+export async function mount(options: MountOptions): Promise<RunningMount> {
   const spec = parseRemoteSpec(options.remote);
   const portFlag = options.connect?.port;
   if (portFlag !== undefined && spec.port !== undefined && portFlag !== spec.port) {
@@ -92,7 +102,7 @@ export async function mount(options: MountOptions): Promise<MountHandle> {
       tuning: tuningFrom(options, fs),
       remoteOwner: { uid: home.uid, gid: home.gid },
     });
-    return withTeardown(handle, fs, connection.close);
+    return withTeardown(handle, fs, connection, source);
   } catch (err) {
     for (const step of undo) await step().catch(() => {});
     throw err;
@@ -124,16 +134,25 @@ function tuningFrom(options: MountOptions, fs: RemoteFs): MountTuning {
 }
 
 /** The caller's unmount also ends the connection, after open files are flushed. */
-function withTeardown(handle: MountHandle, fs: RemoteFs, closeConnection: () => Promise<void>): MountHandle {
+function withTeardown(handle: MountHandle, fs: RemoteFs, connection: SshConnection, source: string): RunningMount {
+  let closing = false;
   let finished: Promise<void> | undefined;
   const finish = () =>
     (finished ??= (async () => {
+      closing = true;
       await fs.releaseAll();
-      await closeConnection();
+      await connection.close();
     })());
   return {
     ...handle,
+    fs,
+    connection,
+    source,
+    get closing() {
+      return closing;
+    },
     unmount: async () => {
+      closing = true;
       await handle.unmount();
       await finish();
     },

@@ -1,11 +1,31 @@
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { BACKEND_NAMES } from '../backends/types.js';
-import { mount, parseBackendChoice } from '../mount.js';
+import { MountService } from '../control/mount-service.js';
+import { newMountId, socketFor } from '../control/registry.js';
+import { ensureStateDir } from '../control/state-dir.js';
+import { ExitCode, UserError } from '../errors.js';
+import { mount, parseBackendChoice, type BackendChoice, type RunningMount } from '../mount.js';
+import { parseRemoteSpec } from '../remote/spec.js';
+import { VERSION } from '../version.js';
+import { mountInBackground, ReadyReporter } from './background.js';
 import { connectOptionsFromCli, parsePortOption, parseSshOptionArg } from '../remote/ssh-options.js';
 import { formatOption } from './format.js';
-import { addTuningOptions, tuningFromFlags } from './mount-flags.js';
+import { addTuningOptions, tuningFromFlags, type TuningFlags } from './mount-flags.js';
 import { createTtyPrompter } from './prompter.js';
 import { serveUntilUnmounted } from './serve.js';
+
+interface MountFlags extends TuningFlags {
+  backend: BackendChoice;
+  foreground: boolean;
+  identity?: string[];
+  port?: number;
+  sshOption?: string[];
+  acceptNewHostKey: boolean;
+  readyFd?: number;
+  id?: string;
+}
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
@@ -41,30 +61,70 @@ export function registerMountCommand(program: Command): void {
       '\nExamples:\n  tmount mount alice@example.org:/srv ~/srv\n  tmount mount build-box: --backend nfs\n' +
         '  tmount mount alice@10.0.0.5:/data --identity ~/.ssh/work_ed25519 --ssh-option StrictHostKeyChecking=accept-new',
     )
-    .action(async (remote: string, mountpoint: string | undefined, options) => {
-      const flags = connectOptionsFromCli({
-        identity: options.identity,
-        port: options.port,
-        sshOption: options.sshOption,
-        acceptNewHostKey: options.acceptNewHostKey,
-      });
-      const prompter = createTtyPrompter();
-      const { cache, tuning, readonly, nonempty } = tuningFromFlags(options);
-      const handle = await mount({
-        remote,
-        mountpoint,
-        backend: options.backend,
-        readonly,
-        nonempty,
-        cache,
-        tuning,
-        connect: {
-          ...flags,
-          ...(prompter ? { prompter } : {}),
-          notify: (message) => process.stderr.write(`tmount: ${message}\n`),
-        },
-      });
-      process.stdout.write(`mounted ${remote} at ${handle.mountpoint ?? 'Finder'} (${handle.backend})\n`);
-      await serveUntilUnmounted(handle);
+    .addOption(new Option('--ready-fd <fd>', 'internal: report readiness on this fd').hideHelp().argParser(Number))
+    .addOption(new Option('--id <id>', 'internal: the mount id chosen by the parent').hideHelp())
+    .action(async (remote: string, mountpoint: string | undefined, options: MountFlags) => {
+      if (!options.foreground) {
+        // Everything checkable without connecting is checked here, so mistakes
+        // are reported by this process and no mount process is started for them.
+        connectOptionsFromCli({ identity: options.identity, port: options.port, sshOption: options.sshOption, acceptNewHostKey: options.acceptNewHostKey });
+        parseRemoteSpec(remote);
+        process.exitCode = await mountInBackground(rawArgs(), newMountId(ensureStateDir()));
+        return;
+      }
+      await mountInForeground(remote, mountpoint, options);
     });
+}
+
+/** This command line as typed (`mount …`), for the background process to parse again. */
+function rawArgs(): string[] {
+  return process.argv.slice(2);
+}
+
+async function mountInForeground(remote: string, mountpoint: string | undefined, options: MountFlags): Promise<void> {
+  const reporter = options.readyFd === undefined ? undefined : new ReadyReporter(options.readyFd);
+  const stateDir = ensureStateDir();
+  const id = options.id ?? newMountId(stateDir);
+  const logFile = reporter ? join(stateDir, `${id}.log`) : undefined;
+  const log = logFile ? (line: string) => appendFileSync(logFile, `${line}\n`) : (line: string) => process.stderr.write(`${line}\n`);
+  let running: RunningMount;
+  try {
+    const flags = connectOptionsFromCli({
+      identity: options.identity,
+      port: options.port,
+      sshOption: options.sshOption,
+      acceptNewHostKey: options.acceptNewHostKey,
+    });
+    const prompter = createTtyPrompter();
+    const { cache, tuning, readonly, nonempty } = tuningFromFlags(options, log);
+    running = await mount({
+      remote,
+      mountpoint,
+      backend: options.backend,
+      readonly,
+      nonempty,
+      cache,
+      tuning,
+      connect: {
+        ...flags,
+        ...(prompter ? { prompter } : {}),
+        notify: (message) => process.stderr.write(`tmount: ${message}\n`),
+      },
+    });
+  } catch (err) {
+    if (!reporter) throw err;
+    await reporter.error(err);
+    process.exitCode = err instanceof UserError ? err.exitCode : ExitCode.internal;
+    return;
+  }
+  const service = new MountService(running, { id, version: VERSION, stateDir, socket: socketFor(id, stateDir) });
+  await service.start();
+  const line = `mounted ${running.source} at ${running.mountpoint ?? 'Finder'} (${running.backend}, id ${id})`;
+  if (reporter) await reporter.ready(line);
+  else process.stdout.write(`${line}\n`);
+  try {
+    await serveUntilUnmounted(running, { background: reporter !== undefined });
+  } finally {
+    await service.stop();
+  }
 }

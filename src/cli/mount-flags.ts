@@ -73,7 +73,7 @@ export interface TuningFlags {
   nonempty: boolean;
 }
 
-export function tuningFromFlags(flags: TuningFlags): {
+export function tuningFromFlags(flags: TuningFlags, log: (line: string) => void): {
   cache: Partial<RemoteFsOptions>;
   tuning: Partial<MountTuning>;
   readonly: boolean;
@@ -95,7 +95,7 @@ export function tuningFromFlags(flags: TuningFlags): {
       idmapUser: flags.idmap === 'user',
       ...(flags.uid !== undefined ? { uid: flags.uid } : {}),
       ...(flags.gid !== undefined ? { gid: flags.gid } : {}),
-      ...(debug ? { debug: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+      ...(debug ? { debug: log } : {}),
     },
     readonly: (flags.readonly || o.has('ro')) && !o.has('rw'),
     nonempty: flags.nonempty || o.has('nonempty'),

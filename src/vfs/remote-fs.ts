@@ -598,6 +598,27 @@ export class RemoteFs {
     });
   }
 
+  /**
+   * One uncached round trip to the remote root, for the health monitor:
+   * resolves with the latency in ms, rejects when the remote does not answer
+   * within `timeoutMs`.
+   */
+  async probe(timeoutMs: number): Promise<number> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.session.lstat(this.remote('')),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new FsError('ETIMEDOUT', 'probe', '', `no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return performance.now() - started;
+  }
+
   /** Flushes and closes every open handle, e.g. before unmount; returns the errors it met. */
   async releaseAll(): Promise<FsError[]> {
     const errors: FsError[] = [];

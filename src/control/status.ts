@@ -1,0 +1,60 @@
+import type { BackendName } from '../backends/types.js';
+import type { MountState } from './mount-state.js';
+
+/** One mount in `tmount status --format json` (schemaVersion 1, schema/status.schema.json). */
+export interface MountStatus {
+  id: string;
+  remote: string;
+  mountpoint: string | null;
+  backend: BackendName;
+  pid: number;
+  startedAt: string;
+  state: MountState;
+  connection: {
+    state: 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+    since: string;
+    reconnects: number;
+    latencyMs: number | null;
+  };
+  stats: {
+    ops: number;
+    bytesRead: number;
+    bytesWritten: number;
+    cacheHits: number;
+    cacheMisses: number;
+    errors: number;
+  };
+}
+
+export interface StatusDocument {
+  schemaVersion: 1;
+  mounts: MountStatus[];
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function statusRow(mount: MountStatus): string[] {
+  const state = mount.state.state === 'failed' ? `failed: ${mount.state.reason}` : mount.state.state;
+  const latency = mount.connection.latencyMs === null ? '-' : `${mount.connection.latencyMs} ms`;
+  return [
+    mount.id,
+    mount.mountpoint ?? '(Finder)',
+    mount.remote,
+    mount.backend,
+    state,
+    `${mount.connection.state} (${latency})`,
+    String(mount.stats.ops),
+    `${formatBytes(mount.stats.bytesRead)} / ${formatBytes(mount.stats.bytesWritten)}`,
+  ];
+}
+
+export const STATUS_HEADERS = ['ID', 'MOUNTPOINT', 'REMOTE', 'BACKEND', 'STATE', 'CONNECTION', 'OPS', 'READ / WRITTEN'];
