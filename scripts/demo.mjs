@@ -31,11 +31,13 @@ async function writeSampleFolder(root) {
 
 const server = await startSshd();
 const localDir = await mkdtemp(join(tmpdir(), 'tmount-demo-'));
+const mountpoint = join(localDir, 'mnt');
+let mountId;
 let cleaned = false;
 async function cleanUp() {
   if (cleaned) return;
   cleaned = true;
-  tmount('unmount', '--force', join(localDir, 'mnt'));
+  if (mountId) tmount('unmount', mountId);
   await server.stop();
   await rm(localDir, { recursive: true, force: true });
 }
@@ -45,21 +47,26 @@ process.once('SIGTERM', () => cleanUp().then(() => process.exit(0)));
 try {
   await writeSampleFolder(server.remoteRoot);
   const remote = `${server.user}@${server.host}:${server.port}:${server.remoteRoot}`;
-  const mountpoint = join(localDir, 'mnt');
   await mkdir(mountpoint);
   say(`demo: OpenSSH server on ${server.host}:${server.port} serving ${server.remoteRoot}`);
   say('demo: backends on this machine:');
   say(tmount('backends').stdout.trimEnd().replace(/^/gm, '  '));
 
-  const mounted = tmount('mount', '--backend', 'auto', remote, mountpoint);
+  // The demo server's throw-away keys: the key to log in with, and its host key.
+  const mounted = tmount(
+    'mount', '--backend', 'auto', '--identity', server.privateKeyPath,
+    '--ssh-option', `UserKnownHostsFile=${server.knownHostsPath}`, remote, mountpoint,
+  );
   if (mounted.status !== 0) {
-    say(`demo: the mount step is not available yet on this build:`);
+    say('demo: the mount step failed:');
     say(`  ${mounted.stderr.trim()}`);
-    say('demo: everything before it worked (set-up, build, private SSH server); stopping here.');
+    process.exitCode = mounted.status ?? 1;
   } else {
     say(mounted.stdout.trimEnd());
+    mountId = /id (m-[0-9a-f]+)\)/.exec(mounted.stdout)?.[1];
     say(tmount('status').stdout.trimEnd());
-    say(`demo: look in ${mountpoint}, or open it in your file manager`);
+    say(`demo: look in ${mountpoint}, or open it in your file manager:`);
+    say(spawnSync('ls', ['-l', mountpoint], { encoding: 'utf8' }).stdout.trimEnd().replace(/^/gm, '  '));
     if (interactive) {
       say('demo: press Ctrl+C to unmount and clean up');
       await new Promise(() => {});
