@@ -5,7 +5,8 @@ import { backendUnavailable } from './backends/unavailable.js';
 import { UserError } from './errors.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { gatherHostFacts } from './platform/host-facts.js';
-import type { ConnectOptions, SshConnection } from './remote/connect.js';
+import type { ConnectOptions } from './remote/connect.js';
+import { DEFAULT_LINK_OPTIONS, type LinkOptions, RemoteLink } from './remote/link.js';
 import { SftpSession } from './remote/sftp-session.js';
 import { formatRemoteSpec, parseRemoteSpec } from './remote/spec.js';
 import { FsError } from './vfs/errors.js';
@@ -32,6 +33,8 @@ export interface MountOptions {
   /** Cache sizes and lifetimes (RemoteFs defaults otherwise). */
   cache?: Partial<Omit<RemoteFsOptions, 'root' | 'readonly'>>;
   tuning?: Partial<MountTuning>;
+  /** Operation timeout and reconnect policy. */
+  link?: Partial<LinkOptions>;
 }
 
 export function parseBackendChoice(value: string): BackendChoice {
@@ -59,10 +62,10 @@ export function chooseBackend(choice: BackendChoice, facts: HostFacts): BackendN
  * checks the remote path and hands over to the chosen backend. A failure at
  * any step undoes the steps before it.
  */
-/** A mount that is up, with what the lifecycle layer watches: the engine and the connection. */
+/** A mount that is up, with what the lifecycle layer watches: the engine and its link to the remote. */
 export interface RunningMount extends MountHandle {
   fs: RemoteFs;
-  connection: SshConnection;
+  link: RemoteLink;
   /** `user@host:/path`. */
   source: string;
   /** True from the moment an unmount starts: a connection closing after it is expected. */
@@ -87,9 +90,13 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
     const { openSsh } = await import('./remote/connect.js');
     const connection = await openSsh(target, { ...options.connect, sshConfig });
     undo.unshift(() => connection.close());
-    const session = await SftpSession.open(connection.client);
+    const linkOptions = { ...DEFAULT_LINK_OPTIONS, ...options.link };
+    const session = await SftpSession.open(connection.client, { requestTimeoutMs: linkOptions.opTimeoutMs });
+    const link = new RemoteLink(session, connection, linkOptions);
+    undo.unshift(() => link.shutdown());
     const readonly = options.readonly ?? false;
-    const fs = new RemoteFs(session, { ...options.cache, root: target.path, readonly });
+    const fs = new RemoteFs(link, { ...options.cache, root: target.path, readonly });
+    link.hooks.reattach = (fresh) => fs.reattach(fresh);
     const source = formatRemoteSpec({ user: connection.target.user, host: target.alias, path: target.path });
     await checkRemoteRoot(fs, source);
     const home = await session.stat('.').catch(() => ({ uid: -1, gid: -1 }));
@@ -102,7 +109,7 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
       tuning: tuningFrom(options, fs),
       remoteOwner: { uid: home.uid, gid: home.gid },
     });
-    return withTeardown(handle, fs, connection, source);
+    return withTeardown(handle, fs, link, source);
   } catch (err) {
     for (const step of undo) await step().catch(() => {});
     throw err;
@@ -133,20 +140,25 @@ function tuningFrom(options: MountOptions, fs: RemoteFs): MountTuning {
   };
 }
 
-/** The caller's unmount also ends the connection, after open files are flushed. */
-function withTeardown(handle: MountHandle, fs: RemoteFs, connection: SshConnection, source: string): RunningMount {
+/**
+ * The caller's unmount also ends the connection, after open files are
+ * flushed. While disconnected, the link is shut first so that flushing fails
+ * at once instead of waiting out the operation timeout: unmount always works.
+ */
+function withTeardown(handle: MountHandle, fs: RemoteFs, link: RemoteLink, source: string): RunningMount {
   let closing = false;
   let finished: Promise<void> | undefined;
   const finish = () =>
     (finished ??= (async () => {
       closing = true;
+      if (link.linkState !== 'connected') await link.shutdown();
       await fs.releaseAll();
-      await connection.close();
+      await link.shutdown();
     })());
   return {
     ...handle,
     fs,
-    connection,
+    link,
     source,
     get closing() {
       return closing;

@@ -32,6 +32,7 @@ export class MountService {
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date().toISOString();
   private stopped = false;
+  private failedProbes = 0;
 
   constructor(
     private readonly running: RunningMount,
@@ -57,13 +58,27 @@ export class MountService {
       protocol: PROTOCOL_VERSION,
     };
     register(registration, this.options.stateDir);
-    void this.running.connection.closed.then(() => {
+    this.running.link.hooks.onState = (state, detail) => {
       if (this.stopped || this.running.closing) return;
-      this.setConnection('disconnected');
-      // Reconnecting arrives with the resilience work; until then a lost
-      // connection leaves the mount up with every remote operation failing.
-      this.signal({ type: 'stopped_trying' });
-    });
+      switch (state) {
+        case 'connected':
+          this.setConnection('connected');
+          this.signal({ type: 'reconnected' });
+          return;
+        case 'reconnecting':
+          this.setConnection('reconnecting', detail);
+          this.signal({ type: 'reconnecting' });
+          return;
+        case 'disconnected':
+          this.setConnection('disconnected', detail);
+          this.signal({ type: 'stopped_trying' });
+          return;
+        case 'failed':
+          this.setConnection('disconnected', detail);
+          this.signal({ type: 'gave_up', reason: detail.reason ?? 'the connection failed for good' });
+          return;
+      }
+    };
     this.scheduleProbe(0);
   }
 
@@ -119,6 +134,10 @@ export class MountService {
         this.subscribers.add(socket);
         reply({ ok: true, result: null });
         return;
+      case 'reconnect':
+        this.running.link.reconnectNow();
+        reply({ ok: true, result: null });
+        return;
       case 'unmount':
         try {
           await this.running.unmount();
@@ -161,13 +180,23 @@ export class MountService {
     this.probeTimer.unref();
   }
 
+  /**
+   * Asks the remote for its root every few seconds. Two unanswered probes in
+   * a row while the SSH transport still looks alive (keepalives answered,
+   * SFTP stuck) mean a zombie connection: the link drops it and reconnects.
+   */
   private async probe(): Promise<void> {
-    if (this.connection.state === 'connected') {
+    if (this.running.link.linkState === 'connected') {
       try {
         this.connection.latencyMs = Math.round((await this.running.fs.probe(this.options.probeTimeoutMs ?? 5_000)) * 10) / 10;
+        this.failedProbes = 0;
         this.signal({ type: 'probe_ok' });
       } catch {
         this.connection.latencyMs = null;
+        if (++this.failedProbes >= 2 && this.running.link.linkState === 'connected') {
+          this.failedProbes = 0;
+          this.running.link.probeFailed();
+        }
       }
     }
     this.scheduleProbe(this.options.probeIntervalMs ?? 5_000);
@@ -182,7 +211,8 @@ export class MountService {
   }
 
   setConnection(state: ConnectionStateName, extra: { attempt?: number; reason?: string } = {}): void {
-    if (this.connection.state === state) return;
+    // Each new reconnect attempt is news; the same state again otherwise is not.
+    if (this.connection.state === state && extra.attempt === undefined) return;
     this.connection = { ...this.connection, state, since: new Date().toISOString() };
     if (state === 'connected') this.connection.reconnects++;
     this.publish({ type: 'connection_state', mount: this.options.id, state, ...extra });

@@ -1,4 +1,5 @@
-import type { RemoteAttrs, SftpSession } from '../remote/sftp-session.js';
+import type { HandleRef, RemoteLink } from '../remote/link.js';
+import type { RemoteAttrs } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { DirtyRanges } from './dirty-ranges.js';
 import { FsError, fromSftpError } from './errors.js';
@@ -7,7 +8,7 @@ import { forEachLimited } from './limit.js';
 import type { FsStats } from './stats.js';
 
 export interface HandleIo {
-  session: SftpSession;
+  session: RemoteLink;
   blocks: BlockCache;
   /** Bytes per cached block and per read request. */
   blockSize: number;
@@ -44,19 +45,26 @@ export class FileHandle {
   private remoteSize: number;
   private readonly remoteVersion: string;
   closed = false;
+  /** Set when the remote file could not be reattached after a reconnect. */
+  private lost: FsError | undefined;
 
   constructor(
     readonly fh: number,
     readonly node: Inode,
-    readonly remote: Buffer,
-    /** The remote path at open, for messages and for reattaching after a reconnect. */
-    readonly remotePath: string,
+    /** The remote handle, replaced when a reconnect reopens the file. */
+    readonly ref: HandleRef,
+    /** SSH_FXF_* flags it was opened with, for reopening after a reconnect. */
+    readonly sftpFlags: number,
     readonly mode: HandleMode,
     attrs: RemoteAttrs,
     private readonly io: HandleIo,
   ) {
     this.remoteSize = attrs.size;
     this.remoteVersion = `${attrs.size}:${attrs.mtimeMs}`;
+  }
+
+  get remotePath(): string {
+    return this.ref.path;
   }
 
   /** The size a reader of this handle sees: remote plus unflushed writes. */
@@ -72,7 +80,13 @@ export class FileHandle {
     return BlockCache.key(`${this.node.contentId}:${this.node.dataGen}:${this.remoteVersion}`, index);
   }
 
+  /** The remote file is out of reach for good: every later operation fails with EIO and this reason. */
+  lose(reason: string): void {
+    this.lost = new FsError('EIO', 'reattach', this.remotePath, reason);
+  }
+
   async read(offset: number, size: number): Promise<Buffer> {
+    if (this.lost) throw this.lost;
     if (!this.mode.readable) throw new FsError('EBADF', 'read', this.remotePath, 'not open for reading');
     if (size === 0) return Buffer.alloc(0);
     if (this.dirty.overlaps(offset, size) || this.draining) await this.flush();
@@ -148,12 +162,12 @@ export class FileHandle {
 
   /** Servers may answer a READ with fewer bytes than asked before EOF; ask again for the rest. */
   private async readFully(position: number, length: number): Promise<Buffer> {
-    const first = await this.io.session.readChunk(this.remote, this.remotePath, position, length);
+    const first = await this.io.session.readChunk(this.ref, position, length);
     if (first.length === length || first.length === 0) return first;
     const parts = [first];
     let got = first.length;
     while (got < length) {
-      const more = await this.io.session.readChunk(this.remote, this.remotePath, position + got, length - got);
+      const more = await this.io.session.readChunk(this.ref, position + got, length - got);
       if (more.length === 0) break;
       parts.push(more);
       got += more.length;
@@ -163,6 +177,7 @@ export class FileHandle {
 
   /** Buffers `data` (which the handle now owns) and returns once it is safe to accept more. */
   async write(offset: number, data: Buffer): Promise<number> {
+    if (this.lost) throw this.lost;
     if (!this.mode.writable) throw new FsError('EBADF', 'write', this.remotePath, 'not open for writing');
     if (this.error) throw this.takeError();
     const at = this.mode.append ? this.size : offset;
@@ -208,7 +223,7 @@ export class FileHandle {
     }
     try {
       await forEachLimited(chunks, this.io.writeDepth, async ({ offset, data }) => {
-        await this.io.session.writeChunk(this.remote, this.remotePath, offset, data);
+        await this.io.session.writeChunk(this.ref, offset, data);
         this.remoteSize = Math.max(this.remoteSize, offset + data.length);
       });
     } catch (err) {
@@ -226,6 +241,7 @@ export class FileHandle {
 
   /** Writes everything buffered; throws (once) the first write-back error since the last flush. */
   async flush(): Promise<void> {
+    if (this.lost) throw this.lost;
     // A write can land between the loop's last check and its end: go again until clean.
     while (this.draining || !this.dirty.isEmpty) await this.drain();
     if (this.error) throw this.takeError();
@@ -235,7 +251,7 @@ export class FileHandle {
     await this.flush();
     if (!this.mode.writable || !this.io.session.extensions.has('fsync@openssh.com')) return;
     try {
-      await this.io.session.fsync(this.remote, this.remotePath);
+      await this.io.session.fsync(this.ref);
     } catch (err) {
       throw fromSftpError(err, 'fsync', this.remotePath);
     }
@@ -253,7 +269,7 @@ export class FileHandle {
     }
     await Promise.all([...this.prefetches]);
     try {
-      await this.io.session.close(this.remote, this.remotePath);
+      await this.io.session.closeHandle(this.ref);
     } catch (err) {
       failure ??= fromSftpError(err, 'close', this.remotePath);
     }

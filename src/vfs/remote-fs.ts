@@ -1,4 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
+import { type HandleRef, RemoteLink } from '../remote/link.js';
 import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
@@ -84,7 +85,7 @@ export class RemoteFs {
   private readonly root: string;
 
   constructor(
-    private session: SftpSession,
+    private readonly session: RemoteLink,
     options: Partial<RemoteFsOptions> = {},
   ) {
     this.options = { ...DEFAULT_OPTIONS, ...options };
@@ -238,7 +239,7 @@ export class RemoteFs {
       const handle = fh === undefined ? this.anyHandle(node) : this.handles.get(fh);
       if (node.unlinked) {
         if (!handle) throw new FsError('ENOENT', 'getattr', node.path, 'the file was removed');
-        const attrs = await this.session.fstat(handle.remote, handle.remotePath);
+        const attrs = await this.session.fstat(handle.ref);
         return this.toAttr(ino, this.overlay(node, attrs));
       }
       return this.toAttr(ino, this.overlay(node, await this.fetchAttrs(node.path)));
@@ -263,7 +264,7 @@ export class RemoteFs {
       if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
       const path = this.remote(node.path);
       const apply = (attrs: Parameters<SftpSession['setstat']>[1]) =>
-        viaHandle ? this.session.fsetstat(viaHandle.remote, viaHandle.remotePath, attrs) : this.session.setstat(path, attrs);
+        viaHandle ? this.session.fsetstat(viaHandle.ref, attrs) : this.session.setstat(path, attrs);
 
       try {
         if (changes.size !== undefined) {
@@ -296,13 +297,13 @@ export class RemoteFs {
         });
       }
       this.cache.staleAttrs(node.path);
-      const fresh = viaHandle ? await this.session.fstat(viaHandle.remote, viaHandle.remotePath) : await this.fetchAttrs(node.path);
+      const fresh = viaHandle ? await this.session.fstat(viaHandle.ref) : await this.fetchAttrs(node.path);
       return this.toAttr(ino, this.overlay(node, fresh));
     });
   }
 
   private currentAttrs(node: Inode, handle: FileHandle | undefined): Promise<RemoteAttrs> {
-    return handle ? this.session.fstat(handle.remote, handle.remotePath) : this.fetchAttrs(node.path);
+    return handle ? this.session.fstat(handle.ref) : this.fetchAttrs(node.path);
   }
 
   readdir(ino: number): Promise<DirEntry[]> {
@@ -365,9 +366,10 @@ export class RemoteFs {
 
     const path = this.remote(node.path);
     const previous = this.cache.getAttrs(node.path);
-    let remote: Buffer;
+    const exclusive = (sftpFlags & SftpOpen.excl) !== 0;
+    let ref: HandleRef;
     try {
-      remote = await this.session.open(path, sftpFlags, createMode);
+      ref = await this.session.open(path, sftpFlags, createMode, exclusive, reopenFlags(sftpFlags));
     } catch (err) {
       this.inodes.dropIfUnused(node);
       return this.diagnose(err, 'open', node.path, async () => {
@@ -382,12 +384,12 @@ export class RemoteFs {
       });
     }
     // Close-to-open: every open sees the remote's current size and mtime.
-    const attrs = await this.session.fstat(remote, path);
+    const attrs = await this.session.fstat(ref);
     this.cache.setAttrs(node.path, attrs);
     if (createMode !== undefined || truncate) this.cache.added(node.path, attrs);
     if (truncate) node.dataGen++;
     const fh = this.nextFh++;
-    const handle = new FileHandle(fh, node, remote, path, { readable: true, writable: writable || createMode !== undefined, append: (flags & OpenFlags.append) !== 0 }, attrs, this.io);
+    const handle = new FileHandle(fh, node, ref, sftpFlags, { readable: true, writable: writable || createMode !== undefined, append: (flags & OpenFlags.append) !== 0 }, attrs, this.io);
     this.handles.set(fh, handle);
     this.inodes.opened(node);
     const unchanged = previous !== undefined && previous.size === attrs.size && previous.mtimeMs === attrs.mtimeMs && !truncate;
@@ -599,6 +601,32 @@ export class RemoteFs {
   }
 
   /**
+   * Makes a fresh session carry on where the lost one stopped, before any
+   * operation may use it: the root must still be there, and every open file
+   * is reopened by its current path (unflushed writes stay buffered in their
+   * handles and go out on the next flush). A file deleted while open cannot
+   * be reopened; its handle fails from now on.
+   */
+  async reattach(session: SftpSession): Promise<void> {
+    try {
+      const root = await session.lstat(this.remote(''));
+      if (!isDir(root)) throw new Error('it is no longer a directory');
+    } catch (err) {
+      throw Object.assign(new Error(`the remote path ${this.remote('')} is gone: ${(err as Error).message}`), { fatal: true });
+    }
+    this.cache.clear();
+    for (const handle of this.handles.values()) {
+      if (handle.closed) continue;
+      if (handle.node.unlinked) {
+        handle.lose('it was deleted while open, and a reconnect cannot reopen it');
+        continue;
+      }
+      handle.ref.path = this.remote(handle.node.path);
+      await RemoteLink.reopen(session, handle.ref, reopenFlags(handle.sftpFlags)).catch((err: Error) => handle.lose(`reopening after a reconnect failed: ${err.message}`));
+    }
+  }
+
+  /**
    * One uncached round trip to the remote root, for the health monitor:
    * resolves with the latency in ms, rejects when the remote does not answer
    * within `timeoutMs`.
@@ -608,7 +636,7 @@ export class RemoteFs {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.session.lstat(this.remote('')),
+        this.session.probe(this.remote('')),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new FsError('ETIMEDOUT', 'probe', '', `no answer within ${timeoutMs} ms`)), timeoutMs);
         }),
@@ -627,6 +655,11 @@ export class RemoteFs {
     }
     return errors;
   }
+}
+
+/** Reopening must neither create, truncate nor fail on what the first open created. */
+function reopenFlags(flags: number): number {
+  return flags & ~(SftpOpen.creat | SftpOpen.trunc | SftpOpen.excl);
 }
 
 function largestPowerOfTwoAtMost(value: number): number {
