@@ -35,6 +35,8 @@ export interface MountOptions {
   tuning?: Partial<MountTuning>;
   /** Operation timeout and reconnect policy. */
   link?: Partial<LinkOptions>;
+  /** Told each phase of getting the mount up (and of later reconnects). */
+  onPhase?: (phase: string) => void;
 }
 
 export function parseBackendChoice(value: string): BackendChoice {
@@ -78,6 +80,8 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
   if (portFlag !== undefined && spec.port !== undefined && portFlag !== spec.port) {
     throw new UserError('usage', `the remote '${options.remote}' says port ${spec.port} but --port says ${portFlag}; give the port once`);
   }
+  const phase = options.onPhase ?? (() => {});
+  phase('resolving config');
   const sshConfig = options.sshConfig ?? (await readUserSshConfig());
   const target = resolveTarget(spec, sshConfig);
   const facts = options.facts ?? gatherHostFacts();
@@ -88,9 +92,10 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
   const undo: (() => Promise<unknown>)[] = [() => mountpoint.undo()];
   try {
     const { openSsh } = await import('./remote/connect.js');
-    const connection = await openSsh(target, { ...options.connect, sshConfig });
+    const connection = await openSsh(target, { ...options.connect, sshConfig, onPhase: phase });
     undo.unshift(() => connection.close());
     const linkOptions = { ...DEFAULT_LINK_OPTIONS, ...options.link };
+    phase('starting SFTP');
     const session = await SftpSession.open(connection.client, { requestTimeoutMs: linkOptions.opTimeoutMs });
     const link = new RemoteLink(session, connection, linkOptions);
     undo.unshift(() => link.shutdown());
@@ -98,8 +103,10 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
     const fs = new RemoteFs(link, { ...options.cache, root: target.path, readonly });
     link.hooks.reattach = (fresh) => fs.reattach(fresh);
     const source = formatRemoteSpec({ user: connection.target.user, host: target.alias, path: target.path });
+    phase('checking the remote path');
     await checkRemoteRoot(fs, source);
     const home = await session.stat('.').catch(() => ({ uid: -1, gid: -1 }));
+    phase('mounting');
     const handle = await backend.mount({
       fs,
       target: connection.target,

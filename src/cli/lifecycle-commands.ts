@@ -60,6 +60,14 @@ export function registerLifecycleCommands(program: Command): void {
     });
 
   program
+    .command('reconnect')
+    .description('make a mount that is reconnecting or disconnected try to connect now')
+    .argument('<target>', 'a mountpoint or mount id')
+    .action(async (target: string) => {
+      await ask(await findMount(target), 'reconnect');
+    });
+
+  program
     .command('events')
     .description('stream connection and mount state changes, one line each, until interrupted')
     .argument('[target]', 'a mountpoint or mount id (default: all, including mounts started later)')

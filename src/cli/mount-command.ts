@@ -87,6 +87,11 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
   const id = options.id ?? newMountId(stateDir);
   const logFile = reporter ? join(stateDir, `${id}.log`) : undefined;
   const log = logFile ? (line: string) => appendFileSync(logFile, `${line}\n`) : (line: string) => process.stderr.write(`${line}\n`);
+  // Phases go to the starting `tmount mount` until the mount is ready, then to event subscribers.
+  let onPhase = (phase: string) => {
+    if (reporter) reporter.phase(phase);
+    else if (process.stderr.isTTY) process.stderr.write(`tmount: ${phase}…\n`);
+  };
   let running: RunningMount;
   try {
     const flags = connectOptionsFromCli({
@@ -96,8 +101,10 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
       acceptNewHostKey: options.acceptNewHostKey,
     });
     const prompter = createTtyPrompter();
-    const { cache, tuning, readonly, nonempty } = tuningFromFlags(options, log);
+    const { cache, tuning, readonly, nonempty, link, keepalive } = tuningFromFlags(options, log);
     running = await mount({
+      link,
+      onPhase: (phase) => onPhase(phase),
       remote,
       mountpoint,
       backend: options.backend,
@@ -107,6 +114,7 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
       tuning,
       connect: {
         ...flags,
+        ...keepalive,
         ...(prompter ? { prompter } : {}),
         notify: (message) => process.stderr.write(`tmount: ${message}\n`),
       },
@@ -119,6 +127,7 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
   }
   const service = new MountService(running, { id, version: VERSION, stateDir, socket: socketFor(id, stateDir) });
   await service.start();
+  onPhase = (phase) => service.phase(phase);
   const line = `mounted ${running.source} at ${running.mountpoint ?? 'Finder'} (${running.backend}, id ${id})`;
   if (reporter) await reporter.ready(line);
   else process.stdout.write(`${line}\n`);
@@ -127,4 +136,7 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
   } finally {
     await service.stop();
   }
+  // Unmounted and cleaned up: a reconnect attempt still waiting on a dead
+  // network must not keep the process (and the user's unmount) waiting.
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 }

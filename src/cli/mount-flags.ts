@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { MountTuning } from '../backends/types.js';
 import { UserError } from '../errors.js';
+import type { LinkOptions } from '../remote/link.js';
+import { DEFAULT_RECONNECT } from '../remote/reconnect.js';
 import type { RemoteFsOptions } from '../vfs/options.js';
 
 export function parseSeconds(flag: string) {
@@ -53,7 +55,17 @@ export function addTuningOptions(command: Command): Command {
     .addOption(new Option('--negative-timeout <s>', 'seconds "no such file" is trusted').default(20).argParser(parseSeconds('--negative-timeout')))
     .addOption(new Option('--cache-size <bytes>', 'memory for file data, e.g. 128M').default(128 * 1024 ** 2, '128M').argParser(parseSize('--cache-size')))
     .addOption(new Option('--max-read-ahead <bytes>', 'largest read-ahead of a sequential reader, e.g. 8M').default(8 * 1024 ** 2, '8M').argParser(parseSize('--max-read-ahead')))
-    .option('--debug', 'log every filesystem request with its latency to stderr', false);
+    .option('--debug', 'log every filesystem request with its latency to stderr', false)
+    .option('--no-reconnect', 'do not reconnect after the connection drops: the mount goes disconnected at once')
+    .addOption(new Option('--reconnect-timeout <s>', 'stop reconnecting after this many seconds (default: never)').argParser(parseSeconds('--reconnect-timeout')))
+    .addOption(new Option('--op-timeout <s>', 'longest an operation waits for the remote, reconnects included, before failing with EIO').default(30).argParser(parseSeconds('--op-timeout')))
+    .addOption(new Option('--keepalive <s[,count]>', 'SSH keepalive interval and how many may go unanswered').default({ intervalMs: 5000, count: 3 }, '5,3').argParser(parseKeepalive));
+}
+
+export function parseKeepalive(text: string): { intervalMs: number; count: number } {
+  const match = /^(\d+(?:\.\d+)?)(?:,(\d+))?$/.exec(text.trim());
+  if (!match || Number(match[1]) <= 0) throw new UserError('usage', `invalid --keepalive '${text}'; give seconds and optionally a count, e.g. 5,3`);
+  return { intervalMs: Number(match[1]) * 1000, count: match[2] === undefined ? 3 : Math.max(1, Number(match[2])) };
 }
 
 export interface TuningFlags {
@@ -71,9 +83,15 @@ export interface TuningFlags {
   debug: boolean;
   readonly: boolean;
   nonempty: boolean;
+  reconnect: boolean;
+  reconnectTimeout?: number;
+  opTimeout: number;
+  keepalive: { intervalMs: number; count: number };
 }
 
 export function tuningFromFlags(flags: TuningFlags, log: (line: string) => void): {
+  link: Partial<LinkOptions>;
+  keepalive: { keepaliveIntervalMs: number; keepaliveCountMax: number };
   cache: Partial<RemoteFsOptions>;
   tuning: Partial<MountTuning>;
   readonly: boolean;
@@ -82,6 +100,15 @@ export function tuningFromFlags(flags: TuningFlags, log: (line: string) => void)
   const o = new Set(flags.o ?? []);
   const debug = flags.debug || o.has('debug');
   return {
+    link: {
+      opTimeoutMs: flags.opTimeout * 1000,
+      reconnect: {
+        ...DEFAULT_RECONNECT,
+        enabled: flags.reconnect,
+        giveUpAfterMs: flags.reconnectTimeout === undefined ? undefined : flags.reconnectTimeout * 1000,
+      },
+    },
+    keepalive: { keepaliveIntervalMs: flags.keepalive.intervalMs, keepaliveCountMax: flags.keepalive.count },
     cache: {
       attrTtlMs: flags.attrTimeout * 1000,
       dirTtlMs: flags.dirTimeout * 1000,

@@ -218,6 +218,11 @@ export class MountService {
     this.publish({ type: 'connection_state', mount: this.options.id, state, ...extra });
   }
 
+  /** Where a reconnect is (connecting, authenticating, starting SFTP…), for subscribers. */
+  phase(phase: string): void {
+    if (this.connection.state !== 'connected') this.publish({ type: 'connection_state', mount: this.options.id, state: this.connection.state, phase });
+  }
+
   publish(event: ControlEvent): void {
     const line = encode({ type: 'event', at: new Date().toISOString(), event });
     for (const socket of this.subscribers) if (!socket.destroyed) socket.write(line);

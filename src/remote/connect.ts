@@ -38,6 +38,8 @@ export interface ConnectOptions {
   prompter?: Prompter;
   /** One-line notes for the user (a key recorded, a key skipped). */
   notify?: (message: string) => void;
+  /** Told where a connect is ('connecting to host:22', 'authenticating'), so a slow one never looks like a hang. */
+  onPhase?: (phase: string) => void;
   /** ssh-agent socket; default $SSH_AUTH_SOCK. An empty string means no agent. */
   agentSocket?: string;
   keepaliveIntervalMs?: number;
@@ -166,6 +168,7 @@ interface Hop {
 interface Plan {
   target: SshTarget;
   hops: Hop[];
+  onPhase: (phase: string) => void;
 }
 
 function hostPort(host: string, port: number): string {
@@ -318,7 +321,7 @@ async function planConnection(target: SshTarget, options: ConnectOptions): Promi
       pinnedKey: undefined,
     });
   }
-  return { target: connected, hops };
+  return { target: connected, hops, onPhase: options.onPhase ?? (() => {}) };
 }
 
 const CONNECT_HINTS: Record<string, string> = {
@@ -544,7 +547,9 @@ async function establish(plan: Plan, reconnecting: boolean): Promise<SshConnecti
   const live: LiveHop[] = [];
   try {
     for (const [i, hop] of plan.hops.entries()) {
+      plan.onPhase(`connecting to ${hopName(hop)}`);
       const sock = i === 0 ? await tcpConnect(hop) : await forwardThrough(live[i - 1]!.client, plan.hops[i - 1]!, hop);
+      plan.onPhase(`authenticating to ${hopName(hop)}`);
       live.push(await loginHop(hop, sock, reconnecting));
     }
   } catch (err) {

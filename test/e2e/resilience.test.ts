@@ -1,0 +1,239 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CLI } from '../fixtures/cli.js';
+import { FaultProxy } from '../fixtures/fault-proxy.js';
+import { isAlive, startSshd, type SshServer } from '../fixtures/sshd.mjs';
+import { run } from '../fixtures/tmount-mount.js';
+
+const WATCHDOG = fileURLToPath(new URL('../fixtures/mount-watchdog.mjs', import.meta.url));
+
+let server: SshServer;
+let proxy: FaultProxy;
+let base: string;
+let stateDir: string;
+let knownHosts: string;
+let counter = 0;
+const env = () => ({ ...process.env, TMOUNT_STATE_DIR: stateDir, SSH_AUTH_SOCK: '' });
+const tmount = (args: string[], timeout = 60_000) => run(process.execPath, [CLI, ...args], { env: env(), timeout });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function mountedPaths(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(' fuse.tmount '))
+    .map((line) => line.split(' ')[4]!);
+}
+
+interface MountEntry {
+  id: string;
+  pid: number;
+  state: { state: string; reason?: string };
+  connection: { state: string; reconnects: number };
+}
+
+async function statusOf(id: string): Promise<MountEntry | undefined> {
+  const result = await tmount(['status', '--format', 'json']);
+  return (JSON.parse(result.stdout) as { mounts: MountEntry[] }).mounts.find((m) => m.id === id);
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+/** Collects `tmount events --format json` lines for one mount. */
+function watchEvents(id: string): { stop(): void; events(): { type: string; state: unknown; attempt?: number; reason?: string }[] } {
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'events', '--format', 'json', id], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  return {
+    stop: () => child.kill('SIGINT'),
+    events: () => out.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line).event),
+  };
+}
+
+/** A background mount through the fault proxy, with short timeouts so outages are quick to see. */
+async function mountThroughProxy(extra: string[] = []): Promise<{ id: string; pid: number; mountpoint: string; remote: string }> {
+  const sub = `r${++counter}`;
+  const remote = join(server.remoteRoot, sub);
+  await mkdir(remote);
+  await writeFile(join(remote, 'hello.txt'), 'hello\n');
+  const mountpoint = join(base, `mnt-${sub}`);
+  await mkdir(mountpoint);
+  const result = await tmount([
+    'mount', '--identity', server.privateKeyPath, '--ssh-option', `UserKnownHostsFile=${knownHosts}`,
+    '--keepalive', '1,2', '--op-timeout', '4', ...extra,
+    `${server.user}@127.0.0.1:${proxy.port}:${remote}`, mountpoint,
+  ]);
+  expect(result.code, result.stderr).toBe(0);
+  const id = /id (m-[0-9a-f]{4})\)/.exec(result.stdout)![1]!;
+  const entry = (await statusOf(id))!;
+  spawn(process.execPath, [WATCHDOG, String(process.pid), String(entry.pid), mountpoint], { detached: true, stdio: 'ignore' }).unref();
+  return { id, pid: entry.pid, mountpoint, remote };
+}
+
+beforeAll(async () => {
+  server = await startSshd();
+  proxy = await new FaultProxy(server.port).start();
+  base = await mkdtemp(join(tmpdir(), 'tmount-resil-'));
+  stateDir = join(base, 'state');
+  knownHosts = join(base, 'known_hosts');
+  await writeFile(knownHosts, `[127.0.0.1]:${proxy.port} ${server.hostPublicKey}\n`);
+}, 30_000);
+
+beforeEach(() => {
+  proxy.pass();
+  proxy.setLatency(0);
+});
+
+afterEach(async () => {
+  proxy.pass();
+  await tmount(['unmount', '--all', '--force']);
+});
+
+afterAll(async () => {
+  for (const path of mountedPaths().filter((p) => p.startsWith(base))) await run('umount', ['-l', path]);
+  await proxy?.stop();
+  await rm(base, { recursive: true, force: true });
+  await server?.stop();
+}, 30_000);
+
+describe('riding through network trouble', () => {
+  it('(1) reconnects after the connection is cut while idle, and files stay readable', async () => {
+    const mount = await mountThroughProxy();
+    const events = watchEvents(mount.id);
+    try {
+      await sleep(500);
+      proxy.cut();
+      await waitFor('the mount is active again after a reconnect', async () => {
+        const entry = await statusOf(mount.id);
+        return entry?.state.state === 'active' && entry.connection.state === 'connected' && entry.connection.reconnects === 1;
+      });
+      expect((await run('cat', [join(mount.mountpoint, 'hello.txt')])).stdout).toBe('hello\n');
+      const seen = events.events();
+      expect(seen).toContainEqual(expect.objectContaining({ type: 'connection_state', state: 'reconnecting' }));
+      expect(seen).toContainEqual(expect.objectContaining({ type: 'mount_state', state: { state: 'reconnecting' } }));
+      expect(seen).toContainEqual(expect.objectContaining({ type: 'connection_state', state: 'connected' }));
+      expect(seen).toContainEqual(expect.objectContaining({ type: 'mount_state', state: { state: 'active' } }));
+    } finally {
+      events.stop();
+    }
+  });
+
+  it('(2) a file half written before a cut and finished after it arrives byte-identical, never reopened by the user', async () => {
+    const mount = await mountThroughProxy();
+    const first = randomBytes(3 * 1024 * 1024);
+    const second = randomBytes(3 * 1024 * 1024);
+    const target = join(mount.mountpoint, 'halves.bin');
+    // One process, one open file: writes half, waits for a line on stdin, writes the rest, closes.
+    const writer = spawn('python3', ['-c', `
+import sys
+f = open(sys.argv[1], 'wb')
+f.write(open(sys.argv[2], 'rb').read()); f.flush()
+print('half', flush=True)
+sys.stdin.readline()
+f.write(open(sys.argv[3], 'rb').read())
+f.close()
+print('done', flush=True)
+`, target, join(base, 'first.bin'), join(base, 'second.bin')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    await writeFile(join(base, 'first.bin'), first);
+    await writeFile(join(base, 'second.bin'), second);
+    let out = '';
+    let err = '';
+    writer.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    writer.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    const exited = new Promise<number | null>((resolve) => writer.once('exit', resolve));
+    await waitFor('the first half is written', async () => out.includes('half'));
+    proxy.cut();
+    await waitFor('reconnected', async () => (await statusOf(mount.id))?.connection.reconnects === 1);
+    writer.stdin!.write('go\n');
+    expect(await exited, err).toBe(0);
+    const expected = createHash('sha256').update(Buffer.concat([first, second])).digest('hex');
+    const actual = createHash('sha256').update(await readFile(join(mount.remote, 'halves.bin'))).digest('hex');
+    expect(actual).toBe(expected);
+  }, 60_000);
+
+  it('(3) a blackhole longer than --op-timeout fails an uncached stat in time while a cached one still answers', async () => {
+    const mount = await mountThroughProxy(['--attr-timeout', '120']);
+    await writeFile(join(mount.remote, 'never-seen.txt'), 'x');
+    expect((await run('stat', [join(mount.mountpoint, 'hello.txt')])).code).toBe(0);
+    proxy.blackhole();
+    const started = Date.now();
+    const uncached = await run('stat', [join(mount.mountpoint, 'never-seen.txt')], { timeout: 30_000 });
+    const elapsed = Date.now() - started;
+    expect(uncached.code).not.toBe(0);
+    expect(elapsed).toBeLessThan(4_000 + 2_000);
+    const cached = await run('stat', ['-c', '%s', join(mount.mountpoint, 'hello.txt')], { timeout: 5_000 });
+    expect(cached.code).toBe(0);
+    expect(cached.stdout.trim()).toBe('6');
+  }, 60_000);
+
+  it('(4) reconnects when sshd restarts on the same port', async () => {
+    const mount = await mountThroughProxy();
+    await server.restart();
+    await waitFor('reconnected to the restarted server', async () => {
+      const entry = await statusOf(mount.id);
+      return entry?.connection.reconnects === 1 && entry.state.state === 'active';
+    });
+    await writeFile(join(mount.remote, 'after-restart.txt'), 'new server\n');
+    expect((await run('cat', [join(mount.mountpoint, 'after-restart.txt')])).stdout).toBe('new server\n');
+  }, 60_000);
+
+  it('(5) fails with an auth reason, without looping, when the key was removed before the reconnect', async () => {
+    const mount = await mountThroughProxy();
+    const authorized = join(server.tempDir, 'authorized_keys');
+    const saved = await readFile(authorized);
+    const events = watchEvents(mount.id);
+    try {
+      await sleep(300);
+      await writeFile(authorized, '');
+      proxy.cut();
+      await waitFor('the mount failed', async () => (await statusOf(mount.id))?.state.state === 'failed');
+      const entry = (await statusOf(mount.id))!;
+      expect(entry.state.reason).toMatch(/authentication/i);
+      const attempts = events.events().filter((e) => e.type === 'connection_state' && e.state === 'reconnecting').length;
+      await sleep(2_500);
+      expect(events.events().filter((e) => e.type === 'connection_state' && e.state === 'reconnecting').length).toBe(attempts);
+      expect((await statusOf(mount.id))?.state.state).toBe('failed');
+    } finally {
+      events.stop();
+      await writeFile(authorized, saved);
+    }
+  }, 60_000);
+
+  it('(6) with --no-reconnect a cut leaves the mount disconnected at once', async () => {
+    const mount = await mountThroughProxy(['--no-reconnect']);
+    proxy.cut();
+    await waitFor('disconnected', async () => {
+      const entry = await statusOf(mount.id);
+      return entry?.state.state === 'disconnected' && entry.connection.state === 'disconnected';
+    }, 10_000);
+    const started = Date.now();
+    expect((await run('cat', [join(mount.mountpoint, 'hello.txt')], { timeout: 10_000 })).code).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  }, 30_000);
+
+  it('(7) unmount during reconnecting completes and leaves no mount or process', async () => {
+    const mount = await mountThroughProxy();
+    await proxy.down();
+    try {
+      await waitFor('reconnecting', async () => (await statusOf(mount.id))?.state.state === 'reconnecting');
+      const result = await tmount(['unmount', mount.id], 30_000);
+      expect(result.code, result.stderr).toBe(0);
+      expect(mountedPaths()).not.toContain(mount.mountpoint);
+      expect(isAlive(mount.pid)).toBe(false);
+    } finally {
+      await proxy.up();
+    }
+  }, 60_000);
+});
