@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ask, ControlClient } from '../control/client.js';
-import { findMount, kernelTmountMounts, liveMounts, matches } from '../control/mounts.js';
+import { crashedTmountMounts, findMount, kernelTmountMounts, liveMounts, matches } from '../control/mounts.js';
 import type { EventEnvelope } from '../control/protocol.js';
 import type { Registration } from '../control/registry.js';
 import { STATUS_HEADERS, type MountStatus, type StatusDocument, statusRow } from '../control/status.js';
@@ -42,7 +42,8 @@ export function registerLifecycleCommands(program: Command): void {
       const mounts = await liveMounts();
       if (options.all) {
         for (const registration of mounts) await unmountOne(registration, options.force);
-        if (options.force) for (const path of kernelTmountMounts()) await unmountPath(path, true);
+        // Crashed mounts have no registration left; live ones of other users or state dirs are not ours to touch.
+        if (options.force) for (const path of await crashedTmountMounts()) await unmountPath(path, true);
         return;
       }
       const registration = mounts.find((candidate) => matches(candidate, target!));

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { linuxMounts } from '../platform/mounts.js';
@@ -25,6 +26,20 @@ export async function liveMounts(dir = ensureStateDir()): Promise<Registration[]
     if (dead.mountpoint && stale.has(dead.mountpoint)) await unmountPath(dead.mountpoint, true).catch(() => {});
   }
   return live;
+}
+
+/**
+ * tmount mounts the kernel shows whose serving process is gone: stat fails
+ * with ENOTCONN. Mounts of other users or other state dirs answer normally and
+ * are left alone.
+ */
+export async function crashedTmountMounts(): Promise<string[]> {
+  const crashed: string[] = [];
+  for (const path of kernelTmountMounts()) {
+    const error = await stat(path).then(() => undefined, (err: NodeJS.ErrnoException) => err.code);
+    if (error === 'ENOTCONN') crashed.push(path);
+  }
+  return crashed;
 }
 
 export function matches(registration: Registration, target: string): boolean {

@@ -332,10 +332,28 @@ export class RemoteLink {
    * Opens a file. Plain opens are retried; one that creates exclusively is
    * retried only if the file is not there, else it is opened as created.
    */
-  open(path: string, flags: number, mode: number | undefined, exclusive: boolean, plainFlags: number): Promise<HandleRef> {
-    const request = (s: SftpSession) => s.open(path, flags, mode).then((buffer): HandleRef => ({ buffer, path, owner: s }));
+  open(path: string, flags: number, mode: number | undefined, exclusive: boolean, plainFlags: number): Promise<{ ref: HandleRef; attrs: RemoteAttrs }> {
+    const request = (s: SftpSession) => {
+      // Both requests are written now, in this order; the server answers in
+      // order, so the stat sees the file as the open left it (created,
+      // truncated) and the pair costs one round trip instead of two.
+      const opened = s.open(path, flags, mode);
+      const stat = s.stat(path).then(
+        (attrs) => ({ attrs }),
+        (error: unknown) => ({ error }),
+      );
+      return opened.then(async (buffer) => {
+        const ref: HandleRef = { buffer, path, owner: s };
+        const behind = await stat;
+        return { ref, attrs: 'attrs' in behind ? behind.attrs : await s.fstat(buffer, path) };
+      });
+    };
     if (!exclusive) return this.retrying('open', path, request);
-    return this.once('open', path, request, async (s) => ((await this.exists(s, path)) ? { value: { buffer: await s.open(path, plainFlags), path, owner: s } } : undefined));
+    return this.once('open', path, request, async (s) => {
+      if (!(await this.exists(s, path))) return undefined;
+      const buffer = await s.open(path, plainFlags);
+      return { value: { ref: { buffer, path, owner: s }, attrs: await s.fstat(buffer, path) } };
+    });
   }
 
   /** Reopens on a new session without creating or truncating (used by reattach). */

@@ -90,6 +90,36 @@ export class DirtyRanges {
     this.ranges = kept;
   }
 
+  /**
+   * Removes and returns up to `max` bytes from the start of the first range:
+   * the write-back pump sends a file as a stream of such pieces.
+   */
+  takeFirst(max: number): { offset: number; data: Buffer } | undefined {
+    const range = this.ranges[0];
+    if (!range) return undefined;
+    const parts: Buffer[] = [];
+    let taken = 0;
+    while (taken < max && range.chunks.length > 0) {
+      const chunk = range.chunks[0]!;
+      const want = max - taken;
+      if (chunk.length <= want) {
+        parts.push(chunk);
+        range.chunks.shift();
+        taken += chunk.length;
+      } else {
+        parts.push(chunk.subarray(0, want));
+        range.chunks[0] = chunk.subarray(want);
+        taken += want;
+      }
+    }
+    const offset = range.offset;
+    range.offset += taken;
+    range.length -= taken;
+    this.total -= taken;
+    if (range.length === 0) this.ranges.shift();
+    return { offset, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts, taken) };
+  }
+
   /** Hands over every range as one buffer each and leaves this empty. */
   take(): { offset: number; data: Buffer }[] {
     const taken = this.ranges.map((range) => ({ offset: range.offset, data: concat(range) }));

@@ -4,7 +4,6 @@ import { BlockCache } from './block-cache.js';
 import { DirtyRanges } from './dirty-ranges.js';
 import { FsError, fromSftpError } from './errors.js';
 import type { Inode } from './inode-table.js';
-import { forEachLimited } from './limit.js';
 import type { FsStats } from './stats.js';
 
 export interface HandleIo {
@@ -36,7 +35,10 @@ export interface HandleMode {
  */
 export class FileHandle {
   private readonly dirty = new DirtyRanges();
-  private draining: Promise<void> | undefined;
+  /** WRITE requests on the wire, and their bytes. */
+  private inflight = 0;
+  private inflightBytes = 0;
+  private completions: (() => void)[] = [];
   private error: FsError | undefined;
   private readonly prefetches = new Set<Promise<unknown>>();
   private nextSequential = -1;
@@ -45,6 +47,13 @@ export class FileHandle {
   private remoteSize: number;
   private readonly remoteVersion: string;
   closed = false;
+  /**
+   * Times set through this handle while it is open for writing: the kernel's
+   * write-back cache sends one before each flush. They follow the data at the
+   * next flush, pipelined behind the last write, which saves a round trip and
+   * leaves the right mtime in the end.
+   */
+  pendingTimes: { atimeMs: number; mtimeMs: number } | undefined;
   /** Set when the remote file could not be reattached after a reconnect. */
   private lost: FsError | undefined;
 
@@ -73,7 +82,7 @@ export class FileHandle {
   }
 
   get hasDirtyData(): boolean {
-    return !this.dirty.isEmpty || this.draining !== undefined;
+    return !this.dirty.isEmpty || this.inflight > 0;
   }
 
   private blockKey(index: number): string {
@@ -89,12 +98,22 @@ export class FileHandle {
     if (this.lost) throw this.lost;
     if (!this.mode.readable) throw new FsError('EBADF', 'read', this.remotePath, 'not open for reading');
     if (size === 0) return Buffer.alloc(0);
-    if (this.dirty.overlaps(offset, size) || this.draining) await this.flush();
+    if (this.dirty.overlaps(offset, size) || this.inflight > 0) await this.flush();
 
     const bs = this.io.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + size - 1) / bs);
     this.trackSequential(offset, size);
+    if (this.readAhead === 0 && !this.cachedRange(first, last)) {
+      // A random reader gets exactly what it asked for in one round trip;
+      // a whole block would cost transfer time it never uses.
+      this.io.stats.cacheMisses++;
+      const data = await this.fetch(offset, size).catch((err: unknown) => {
+        throw fromSftpError(err, 'read', this.remotePath);
+      });
+      this.io.stats.bytesRead += data.length;
+      return data;
+    }
 
     const wanted: Promise<Buffer>[] = [];
     for (let index = first; index <= last; index++) wanted.push(this.block(index));
@@ -111,6 +130,11 @@ export class FileHandle {
     const data = whole.subarray(Math.min(start, whole.length), Math.min(start + size, whole.length));
     this.io.stats.bytesRead += data.length;
     return data;
+  }
+
+  private cachedRange(first: number, last: number): boolean {
+    for (let index = first; index <= last; index++) if (!this.io.blocks.has(this.blockKey(index))) return false;
+    return true;
   }
 
   /** Doubles the read-ahead window while reads continue where the last one ended. */
@@ -185,10 +209,9 @@ export class FileHandle {
     this.node.dataGen++;
     this.io.stats.bytesWritten += data.length;
     if (this.dirty.bytes >= this.io.writeBackBytes) {
-      // Double buffering: one batch on the wire while the next fills; a writer
-      // faster than the network waits here instead of growing memory.
-      if (this.draining) await this.draining;
-      void this.drain();
+      this.pump();
+      // A writer faster than the network waits here instead of growing memory.
+      while (this.dirty.bytes + this.inflightBytes > 2 * this.io.writeBackBytes && !this.error) await this.nextCompletion();
     }
     return data.length;
   }
@@ -203,34 +226,39 @@ export class FileHandle {
     this.remoteSize = size;
   }
 
-  /** The write-back loop, started when there is something to write and none is running. */
-  private drain(): Promise<void> {
-    if (!this.draining && !this.dirty.isEmpty) {
-      this.draining = (async () => {
-        while (!this.dirty.isEmpty) await this.writeOut(this.dirty.take());
-      })().finally(() => {
-        this.draining = undefined;
+  /**
+   * Keeps up to writeDepth WRITE requests in flight, each at most one
+   * server-sized piece, refilling as each one completes: a steady stream
+   * instead of batches, and never more in flight than the server takes well.
+   */
+  private pump(): void {
+    const max = Math.max(1, this.io.session.maxWriteLen);
+    while (this.inflight < this.io.writeDepth && !this.error) {
+      const piece = this.dirty.takeFirst(max);
+      if (!piece) break;
+      this.inflight++;
+      this.inflightBytes += piece.data.length;
+      void this.io.session.writeChunk(this.ref, piece.offset, piece.data).then(
+        () => {
+          this.remoteSize = Math.max(this.remoteSize, piece.offset + piece.data.length);
+        },
+        (err: unknown) => {
+          this.error ??= fromSftpError(err, 'write', this.remotePath);
+        },
+      ).finally(() => {
+        this.inflight--;
+        this.inflightBytes -= piece.data.length;
+        this.io.onRemoteChanged(this.node);
+        this.pump();
+        const waiters = this.completions;
+        this.completions = [];
+        for (const wake of waiters) wake();
       });
     }
-    return this.draining ?? Promise.resolve();
   }
 
-  private async writeOut(ranges: { offset: number; data: Buffer }[]): Promise<void> {
-    const max = Math.max(1, this.io.session.maxWriteLen);
-    const chunks: { offset: number; data: Buffer }[] = [];
-    for (const { offset, data } of ranges) {
-      for (let at = 0; at < data.length; at += max) chunks.push({ offset: offset + at, data: data.subarray(at, at + max) });
-    }
-    try {
-      await forEachLimited(chunks, this.io.writeDepth, async ({ offset, data }) => {
-        await this.io.session.writeChunk(this.ref, offset, data);
-        this.remoteSize = Math.max(this.remoteSize, offset + data.length);
-      });
-    } catch (err) {
-      this.error ??= fromSftpError(err, 'write', this.remotePath);
-    } finally {
-      this.io.onRemoteChanged(this.node);
-    }
+  private nextCompletion(): Promise<void> {
+    return new Promise((resolve) => this.completions.push(resolve));
   }
 
   private takeError(): FsError {
@@ -242,9 +270,33 @@ export class FileHandle {
   /** Writes everything buffered; throws (once) the first write-back error since the last flush. */
   async flush(): Promise<void> {
     if (this.lost) throw this.lost;
-    // A write can land between the loop's last check and its end: go again until clean.
-    while (this.draining || !this.dirty.isEmpty) await this.drain();
+    this.pump();
+    let stamped: Promise<void> | undefined;
+    while ((this.inflight > 0 || !this.dirty.isEmpty) && !this.error) {
+      // Once the last data is on the wire the times can follow right behind
+      // it: the server handles requests in order, so they land after the data.
+      if (this.dirty.isEmpty) stamped ??= this.applyTimes();
+      await this.nextCompletion();
+    }
+    // After a failure, let what is still in flight settle before reporting it.
+    while (this.inflight > 0) await this.nextCompletion();
+    await stamped?.catch((err: unknown) => {
+      this.error ??= err instanceof FsError ? err : fromSftpError(err, 'setattr', this.remotePath);
+    });
     if (this.error) throw this.takeError();
+    await this.applyTimes();
+  }
+
+  /** Sends times set through this handle since the last flush, if any. */
+  private async applyTimes(): Promise<void> {
+    const times = this.pendingTimes;
+    if (!times) return;
+    this.pendingTimes = undefined;
+    try {
+      await this.io.session.fsetstat(this.ref, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) });
+    } catch (err) {
+      throw fromSftpError(err, 'setattr', this.remotePath);
+    }
   }
 
   async fsync(): Promise<void> {
@@ -265,7 +317,7 @@ export class FileHandle {
     try {
       await this.flush();
     } catch (err) {
-      failure = err as FsError;
+      failure = err instanceof FsError ? err : fromSftpError(err, 'close', this.remotePath);
     }
     await Promise.all([...this.prefetches]);
     try {

@@ -83,6 +83,7 @@ export class MetadataCache {
     if (attrs && this.options.attrTtlMs > 0) this.attrs.set(path, attrs);
     else this.attrs.delete(path);
     this.dirs.get(parentOf(path))?.set(basename(path), attrs);
+    this.parentChanged(path);
   }
 
   /** The name is gone (unlinked, renamed away). */
@@ -91,6 +92,16 @@ export class MetadataCache {
     this.dirs.delete(path);
     this.dirs.get(parentOf(path))?.delete(basename(path));
     if (this.options.negativeTtlMs > 0) this.missing.set(path, true);
+    this.parentChanged(path);
+  }
+
+  /**
+   * Adding or removing a name changes the directory's mtime on the remote.
+   * rsync and make compare directory times after writing into them, so the
+   * cached time of the parent must not outlive the change.
+   */
+  private parentChanged(path: string): void {
+    if (path !== '') this.staleAttrs(parentOf(path));
   }
 
   markMissing(path: string): void {

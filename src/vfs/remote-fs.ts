@@ -204,10 +204,15 @@ export class RemoteFs {
     throw fromSftpError(err, op, path);
   }
 
+  /** Remote attributes as this mount's open files will leave them: unflushed sizes and pending times included. */
   private overlay(node: Inode, attrs: RemoteAttrs): RemoteAttrs {
-    let size = attrs.size;
-    for (const handle of this.handles.values()) if (handle.node === node && handle.hasDirtyData) size = Math.max(size, handle.size);
-    return size === attrs.size ? attrs : { ...attrs, size };
+    let result = attrs;
+    for (const handle of this.handles.values()) {
+      if (handle.node !== node) continue;
+      if (handle.hasDirtyData && handle.size > result.size) result = { ...result, size: handle.size };
+      if (handle.pendingTimes) result = { ...result, ...handle.pendingTimes };
+    }
+    return result;
   }
 
   lookup(parentIno: number, name: string): Promise<Entry> {
@@ -262,6 +267,16 @@ export class RemoteFs {
       const handle = fh === undefined ? undefined : this.handles.get(fh);
       const viaHandle = node.unlinked ? (handle ?? this.anyHandle(node)) : undefined;
       if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
+      const onlyTimes = changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined;
+      // Only times set through a file open for writing wait for its close (the
+      // kernel's write-back cache does this after writes); a utimens on the
+      // path (touch -d) is for everyone to see at once.
+      const writer = onlyTimes && handle?.mode.writable && !handle.closed ? handle : undefined;
+      if (writer && (changes.atimeMs !== undefined || changes.mtimeMs !== undefined)) {
+        const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
+        writer.pendingTimes = { atimeMs: changes.atimeMs ?? current.atimeMs, mtimeMs: changes.mtimeMs ?? current.mtimeMs };
+        return this.toAttr(ino, this.overlay(node, current));
+      }
       const path = this.remote(node.path);
       const apply = (attrs: Parameters<SftpSession['setstat']>[1]) =>
         viaHandle ? this.session.fsetstat(viaHandle.ref, attrs) : this.session.setstat(path, attrs);
@@ -368,8 +383,9 @@ export class RemoteFs {
     const previous = this.cache.getAttrs(node.path);
     const exclusive = (sftpFlags & SftpOpen.excl) !== 0;
     let ref: HandleRef;
+    let attrs: RemoteAttrs;
     try {
-      ref = await this.session.open(path, sftpFlags, createMode, exclusive, reopenFlags(sftpFlags));
+      ({ ref, attrs } = await this.session.open(path, sftpFlags, createMode, exclusive, reopenFlags(sftpFlags)));
     } catch (err) {
       this.inodes.dropIfUnused(node);
       return this.diagnose(err, 'open', node.path, async () => {
@@ -384,7 +400,6 @@ export class RemoteFs {
       });
     }
     // Close-to-open: every open sees the remote's current size and mtime.
-    const attrs = await this.session.fstat(ref);
     this.cache.setAttrs(node.path, attrs);
     if (createMode !== undefined || truncate) this.cache.added(node.path, attrs);
     if (truncate) node.dataGen++;

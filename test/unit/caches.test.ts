@@ -39,6 +39,19 @@ describe('MetadataCache', () => {
     expect([...cache.getListing('')!.keys()]).toEqual(['y']);
   });
 
+  it('forgets the parent directory attributes when a name is added or removed', () => {
+    const cache = new MetadataCache(options);
+    for (const [change, path] of [['added', 'd/new'], ['removed', 'd/old']] as const) {
+      cache.setAttrs('d', attrs(4096));
+      if (change === 'added') cache.added(path, attrs(1));
+      else cache.removed(path);
+      expect(cache.getAttrs('d'), change).toBeUndefined();
+    }
+    cache.setAttrs('top', attrs(1));
+    cache.added('other', attrs(2));
+    expect(cache.getAttrs('top')?.size).toBe(1);
+  });
+
   it('drops a whole subtree and nothing beside it', () => {
     const cache = new MetadataCache(options);
     cache.setAttrs('a/b/c', attrs(1));

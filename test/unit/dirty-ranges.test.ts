@@ -68,3 +68,26 @@ describe('DirtyRanges', () => {
     expect(flat(dirty)).toEqual([[0, 'abcd']]);
   });
 });
+
+describe('DirtyRanges.takeFirst', () => {
+  it('streams the ranges out in pieces of at most max bytes, in offset order', () => {
+    const dirty = new DirtyRanges();
+    dirty.add(0, b('abc'));
+    dirty.add(3, b('defgh'));
+    dirty.add(20, b('xyz'));
+    const pieces: [number, string][] = [];
+    for (let piece = dirty.takeFirst(4); piece; piece = dirty.takeFirst(4)) pieces.push([piece.offset, piece.data.toString()]);
+    expect(pieces).toEqual([[0, 'abcd'], [4, 'efgh'], [20, 'xyz']]);
+    expect(dirty.isEmpty).toBe(true);
+    expect(dirty.bytes).toBe(0);
+  });
+
+  it('keeps what it did not take mergeable with later writes', () => {
+    const dirty = new DirtyRanges();
+    dirty.add(0, b('abcdef'));
+    expect(dirty.takeFirst(2)?.data.toString()).toBe('ab');
+    dirty.add(6, b('gh'));
+    dirty.add(3, b('X'));
+    expect(flat(dirty)).toEqual([[2, 'cXefgh']]);
+  });
+});

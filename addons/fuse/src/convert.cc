@@ -103,6 +103,9 @@ fuse_file_info ToOpenReply(const Napi::Value& value, const std::string& what) {
   fi.direct_io = ToOptionalBool(open, "directIo", what);
   fi.keep_cache = ToOptionalBool(open, "keepCache", what);
   fi.nonseekable = ToOptionalBool(open, "nonSeekable", what);
+  // Lets the kernel keep a directory's entries in its page cache between
+  // opendirs (Linux 4.20+), so a warm `find` or `git status` stays in the kernel.
+  fi.cache_readdir = ToOptionalBool(open, "cacheDir", what);
   return fi;
 }
 

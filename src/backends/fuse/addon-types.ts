@@ -48,6 +48,8 @@ export interface FuseOpenReply {
   directIo?: boolean;
   keepCache?: boolean;
   nonSeekable?: boolean;
+  /** For opendir: the kernel may cache the listing (with keepCache: keep it across opens). */
+  cacheDir?: boolean;
 }
 
 export interface FuseStatfs {

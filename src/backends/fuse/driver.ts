@@ -42,7 +42,8 @@ function direntSize(name: string, plus: boolean): number {
 }
 
 interface DirSnapshot {
-  entries: { name: string; attr: Attr; dot: boolean }[];
+  ino: number;
+  entries: { name: string; attr: Attr; dot: boolean }[] | undefined;
 }
 
 /**
@@ -207,18 +208,24 @@ export class FuseDriver {
         session.replyErr(r.id, 0);
         return;
       case 'release':
-        await fs.release(r.fh);
+        // The kernel ignores release's outcome (data errors were reported by
+        // flush), so it need not wait for the remote close.
         session.replyErr(r.id, 0);
+        await fs.release(r.fh).catch((err: unknown) => this.options.log?.(`fuse release fh ${r.fh}: ${(err as Error).message}`));
         return;
       case 'fsync':
         await fs.fsync(r.fh);
         session.replyErr(r.id, 0);
         return;
       case 'opendir':
-        session.replyOpen(r.id, { fh: await this.opendir(r.ino) });
+        await this.fs.getattr(r.ino);
+        // The kernel may keep the listing in its page cache across opendirs;
+        // it drops it when the directory changes through the mount or its
+        // mtime changes when the attributes are refreshed.
+        session.replyOpen(r.id, { fh: this.opendir(r.ino), cacheDir: true, keepCache: true });
         return;
       case 'readdir':
-        this.readdir(r.id, r.fh, r.ino, r.offset, r.size, r.plus);
+        await this.readdir(r.id, r.fh, r.ino, r.offset, r.size, r.plus);
         return;
       case 'releasedir':
         this.dirs.delete(r.fh);
@@ -241,30 +248,35 @@ export class FuseDriver {
     return this.options.writebackCache ? flags & ~OpenFlags.append : flags;
   }
 
-  /** A directory is listed once at opendir; readdir pages through that snapshot by index. */
-  private async opendir(ino: number): Promise<number> {
-    const self = await this.fs.getattr(ino);
-    const listing = await this.fs.readdir(ino);
-    const entries = [
+  /** A directory is listed at its first readdir; later pages come from that snapshot, by index. */
+  private opendir(ino: number): number {
+    const fh = this.nextDirHandle++;
+    this.dirs.set(fh, { ino, entries: undefined });
+    return fh;
+  }
+
+  private async snapshot(dir: DirSnapshot): Promise<DirSnapshot['entries'] & object> {
+    if (dir.entries) return dir.entries;
+    const [self, listing] = await Promise.all([this.fs.getattr(dir.ino), this.fs.readdir(dir.ino)]);
+    dir.entries = [
       { name: '.', attr: self, dot: true },
       { name: '..', attr: self, dot: true },
       ...listing.map((entry) => ({ ...entry, dot: false })),
     ];
-    const fh = this.nextDirHandle++;
-    this.dirs.set(fh, { entries });
-    return fh;
+    return dir.entries;
   }
 
-  private readdir(id: number, fh: number, ino: number, offset: number, size: number, plus: boolean): void {
-    const snapshot = this.dirs.get(fh);
-    if (!snapshot) {
+  private async readdir(id: number, fh: number, ino: number, offset: number, size: number, plus: boolean): Promise<void> {
+    const dir = this.dirs.get(fh);
+    if (!dir) {
       this.session.replyErr(id, constants.errno.EBADF);
       return;
     }
+    const entries = await this.snapshot(dir);
     const chosen: FuseDirEntry[] = [];
     let used = 0;
-    for (let index = offset; index < snapshot.entries.length; index++) {
-      const item = snapshot.entries[index]!;
+    for (let index = offset; index < entries.length; index++) {
+      const item = entries[index]!;
       const bytes = direntSize(item.name, plus);
       if (used + bytes > size) break;
       used += bytes;
