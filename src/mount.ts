@@ -1,5 +1,5 @@
 import { BACKENDS, availabilityOf, selectBackend } from './backends/index.js';
-import type { BackendName, HostFacts, MountHandle, MountTuning } from './backends/types.js';
+import type { BackendName, HostFacts, MountHandle, MountTuning, NfsMountOptions } from './backends/types.js';
 import { BACKEND_NAMES } from './backends/types.js';
 import { backendUnavailable } from './backends/unavailable.js';
 import { UserError } from './errors.js';
@@ -37,6 +37,8 @@ export interface MountOptions {
   link?: Partial<LinkOptions>;
   /** Told each phase of getting the mount up (and of later reconnects). */
   onPhase?: (phase: string) => void;
+  /** NFS backend only (--no-os-mount, --nfs-insecure). */
+  nfs?: Partial<NfsMountOptions>;
 }
 
 export function parseBackendChoice(value: string): BackendChoice {
@@ -84,11 +86,22 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
   phase('resolving config');
   const sshConfig = options.sshConfig ?? (await readUserSshConfig());
   const target = resolveTarget(spec, sshConfig);
-  const facts = options.facts ?? gatherHostFacts();
+  const nfs = { noOsMount: options.nfs?.noOsMount ?? false, insecure: options.nfs?.insecure ?? false };
+  const gathered = options.facts ?? gatherHostFacts();
+  // Without the OS mount the NFS server needs no mount command.
+  const facts = nfs.noOsMount ? { ...gathered, nfsMountCommand: { ok: true as const, detail: 'not needed with --no-os-mount' } } : gathered;
   const backend = BACKENDS[chooseBackend(options.backend ?? 'auto', facts)];
-  const mountpoint = await prepareMountpoint(backend.mountpointKind, options.mountpoint, target.alias, {
-    nonempty: options.nonempty ?? false,
-  });
+  if ((nfs.noOsMount || nfs.insecure) && backend.name !== 'nfs') {
+    throw new UserError('usage', `--no-os-mount and --nfs-insecure apply to the nfs backend only (this mount uses ${backend.name}); add --backend nfs`);
+  }
+  if (nfs.noOsMount && options.mountpoint !== undefined) {
+    throw new UserError('usage', `--no-os-mount serves NFS without mounting it anywhere; drop the mountpoint '${options.mountpoint}'`);
+  }
+  const mountpoint = nfs.noOsMount
+    ? { path: undefined, undo: async () => {} }
+    : await prepareMountpoint(backend.mountpointKind, options.mountpoint, target.alias, {
+        nonempty: options.nonempty ?? false,
+      });
   const undo: (() => Promise<unknown>)[] = [() => mountpoint.undo()];
   try {
     const { openSsh } = await import('./remote/connect.js');
@@ -115,6 +128,7 @@ export async function mount(options: MountOptions): Promise<RunningMount> {
       readonly,
       tuning: tuningFrom(options, fs),
       remoteOwner: { uid: home.uid, gid: home.gid },
+      ...(backend.name === 'nfs' ? { nfs } : {}),
     });
     return withTeardown(handle, fs, link, source);
   } catch (err) {

@@ -61,6 +61,20 @@ export interface MountContext {
   tuning: MountTuning;
   /** Owner of the remote home directory: the ids the remote account writes with. */
   remoteOwner: { uid: number; gid: number };
+  /** NFS backend only: serve without the OS mount (then `mountpoint` is undefined), and accept unprivileged client ports. */
+  nfs?: NfsMountOptions;
+}
+
+export interface NfsMountOptions {
+  noOsMount: boolean;
+  insecure: boolean;
+}
+
+/** Where the NFS backend's loopback server listens, for `status` and user-space clients. */
+export interface NfsDetails {
+  port: number;
+  mountPort: number;
+  exportPath: string;
 }
 
 export interface MountHandle {
@@ -69,6 +83,8 @@ export interface MountHandle {
   unmount(): Promise<void>;
   /** Settles when the mount ends, however it ends. */
   closed: Promise<void>;
+  /** Set by the NFS backend. */
+  nfs?: NfsDetails;
 }
 
 export interface Backend {

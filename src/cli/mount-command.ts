@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { BACKEND_NAMES } from '../backends/types.js';
 import { MountService } from '../control/mount-service.js';
+import { nfsUrl } from '../control/status.js';
 import { newMountId, socketFor } from '../control/registry.js';
 import { ensureStateDir } from '../control/state-dir.js';
 import { ExitCode, UserError } from '../errors.js';
@@ -23,6 +24,9 @@ interface MountFlags extends TuningFlags {
   port?: number;
   sshOption?: string[];
   acceptNewHostKey: boolean;
+  /** Commander's name for --no-os-mount: false when given. */
+  osMount: boolean;
+  nfsInsecure: boolean;
   readyFd?: number;
   id?: string;
 }
@@ -53,7 +57,9 @@ export function registerMountCommand(program: Command): void {
         return collect(value, previous);
       },
     )
-    .option('--accept-new-host-key', 'trust and record an unknown host key without asking (a changed key is still refused)', false);
+    .option('--accept-new-host-key', 'trust and record an unknown host key without asking (a changed key is still refused)', false)
+    .option('--no-os-mount', 'nfs backend: serve the export on 127.0.0.1 without mounting it (for a user-space NFS client; see tmount status)')
+    .option('--nfs-insecure', 'nfs backend: accept NFS clients on unprivileged ports (user-space clients such as libnfs)', false);
   addTuningOptions(command)
     .addOption(formatOption())
     .addHelpText(
@@ -112,6 +118,7 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
       nonempty,
       cache,
       tuning,
+      nfs: { noOsMount: options.osMount === false, insecure: options.nfsInsecure },
       connect: {
         ...flags,
         ...keepalive,
@@ -128,7 +135,8 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
   const service = new MountService(running, { id, version: VERSION, stateDir, socket: socketFor(id, stateDir) });
   await service.start();
   onPhase = (phase) => service.phase(phase);
-  const line = `mounted ${running.source} at ${running.mountpoint ?? 'Finder'} (${running.backend}, id ${id})`;
+  const where = running.mountpoint ?? (running.nfs ? nfsUrl(running.nfs) : 'Finder');
+  const line = `mounted ${running.source} at ${where} (${running.backend}, id ${id})`;
   if (reporter) await reporter.ready(line);
   else process.stdout.write(`${line}\n`);
   try {

@@ -171,6 +171,7 @@ export class MountService {
         cacheMisses: cache.misses,
         errors: stats.errors,
       },
+      ...(this.running.nfs ? { nfs: { ...this.running.nfs } } : {}),
     };
   }
 

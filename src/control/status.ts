@@ -1,4 +1,4 @@
-import type { BackendName } from '../backends/types.js';
+import type { BackendName, NfsDetails } from '../backends/types.js';
 import type { MountState } from './mount-state.js';
 
 /** One mount in `tmount status --format json` (schemaVersion 1, schema/status.schema.json). */
@@ -24,6 +24,13 @@ export interface MountStatus {
     cacheMisses: number;
     errors: number;
   };
+  /** NFS backend only: where its loopback server listens. */
+  nfs?: NfsDetails;
+}
+
+/** Where a user-space client finds an NFS mount's export. */
+export function nfsUrl(nfs: NfsDetails): string {
+  return `nfs://127.0.0.1${nfs.exportPath}?nfsport=${nfs.port}&mountport=${nfs.mountPort}&version=3`;
 }
 
 export interface StatusDocument {
@@ -47,7 +54,7 @@ export function statusRow(mount: MountStatus): string[] {
   const latency = mount.connection.latencyMs === null ? '-' : `${mount.connection.latencyMs} ms`;
   return [
     mount.id,
-    mount.mountpoint ?? '(Finder)',
+    mount.mountpoint ?? (mount.nfs ? nfsUrl(mount.nfs) : '(Finder)'),
     mount.remote,
     mount.backend,
     state,

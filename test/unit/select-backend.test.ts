@@ -104,7 +104,7 @@ describe('chooseBackend', () => {
   });
 
   it('lists every tried backend when auto finds none', () => {
-    const host = facts('darwin', { fileProviderApp: no('no app'), osRelease: '23.0.0' });
+    const host = facts('darwin', { fileProviderApp: no('no app'), nfsMountCommand: no('no /sbin/mount_nfs'), osRelease: '23.0.0' });
     expect(() => chooseBackend('auto', host)).toThrow(/fileprovider: no app; nfs: .*see 'tmount backends'/);
   });
 });
