@@ -250,6 +250,9 @@ export class RemoteLink {
 
   /** Runs `work` against the session, racing the operation's deadline. */
   private async within<T>(deadline: number, op: string, path: string, work: Promise<T>): Promise<T> {
+    // The session fails any request after opTimeoutMs itself; only when part
+    // of the budget went on waiting for a reconnect is a shorter race needed.
+    if (deadline - Date.now() >= this.options.opTimeoutMs - 5) return work;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SftpError(op, path, undefined, `no answer within ${this.options.opTimeoutMs} ms`)), Math.max(0, deadline - Date.now()));

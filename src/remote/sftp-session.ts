@@ -93,7 +93,9 @@ type Callback<T> = (err: (Error & { code?: number | string }) | undefined | null
  */
 export class SftpSession {
   readonly extensions: ReadonlySet<string>;
-  private readonly pending = new Set<(err: Error) => void>();
+  /** Every request without an answer yet: how to fail it, and its deadline. */
+  private readonly pending = new Map<(err: Error) => void, number>();
+  private sweeper: NodeJS.Timeout | undefined;
   private closedError: Error | undefined;
   private readonly timeoutMs: number;
 
@@ -133,24 +135,42 @@ export class SftpSession {
 
   private failAll(err: Error): void {
     this.closedError ??= err;
-    for (const fail of [...this.pending]) fail(err);
+    for (const fail of [...this.pending.keys()]) fail(err);
     this.pending.clear();
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /**
+   * One sweep timer for every pending request instead of a timer each: on
+   * a hot path of thousands of small requests a second, arming and clearing
+   * a timer per request costs more than the sweep.
+   */
+  private sweep(): void {
+    if (this.sweeper || this.pending.size === 0) return;
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [fail, deadline] of this.pending) if (now >= deadline) fail(new Error(`no answer within ${this.timeoutMs} ms`));
+      if (this.pending.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, Math.min(1_000, Math.max(50, this.timeoutMs / 10)));
+    this.sweeper.unref();
   }
 
   private call<T>(op: string, path: string, start: (cb: Callback<T>) => void): Promise<T> {
     if (this.closedError) return Promise.reject(new SftpError(op, path, undefined, this.closedError.message));
     return new Promise<T>((resolve, reject) => {
       const fail = (err: Error) => {
-        clearTimeout(timer);
         this.pending.delete(fail);
         reject(new SftpError(op, path, undefined, err.message));
       };
-      const timer = setTimeout(() => fail(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-      this.pending.add(fail);
+      this.pending.set(fail, Date.now() + this.timeoutMs);
+      this.sweep();
       try {
         start((err, value) => {
           if (!this.pending.delete(fail)) return; // Already timed out or failed.
-          clearTimeout(timer);
           if (err) {
             const status = typeof err.code === 'number' ? err.code : undefined;
             reject(new SftpError(op, path, status, err.message));

@@ -98,11 +98,12 @@ export class FileHandle {
     if (this.lost) throw this.lost;
     if (!this.mode.readable) throw new FsError('EBADF', 'read', this.remotePath, 'not open for reading');
     if (size === 0) return Buffer.alloc(0);
-    if (this.dirty.overlaps(offset, size) || this.inflight > 0) await this.flush();
-
     const bs = this.io.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + size - 1) / bs);
+    // Whole blocks are fetched and cached: unflushed bytes anywhere in them,
+    // not only in the range asked for, would be cached stale.
+    if (this.dirty.overlaps(first * bs, (last - first + 1) * bs) || this.inflight > 0) await this.flush();
     this.trackSequential(offset, size);
     if (this.readAhead === 0 && !this.cachedRange(first, last)) {
       // A random reader gets exactly what it asked for in one round trip;
@@ -150,7 +151,7 @@ export class FileHandle {
   private prefetch(from: number, count: number): void {
     const bs = this.io.blockSize;
     for (let index = from; index < from + count && index * bs < this.size; index++) {
-      if (this.io.blocks.has(this.blockKey(index))) continue;
+      if (this.io.blocks.has(this.blockKey(index)) || this.dirty.overlaps(index * bs, bs)) continue;
       const pending = this.block(index).catch(() => undefined);
       this.prefetches.add(pending);
       void pending.finally(() => this.prefetches.delete(pending));
@@ -285,6 +286,15 @@ export class FileHandle {
     });
     if (this.error) throw this.takeError();
     await this.applyTimes();
+  }
+
+  /**
+   * Puts every buffered write on the wire and waits for it, for a reader on
+   * another handle; a failure stays for this handle's own flush or close to report.
+   */
+  async settle(): Promise<void> {
+    this.pump();
+    while (this.inflight > 0 || (!this.dirty.isEmpty && !this.error)) await this.nextCompletion();
   }
 
   /** Sends times set through this handle since the last flush, if any. */

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedCache } from './bounded-cache.js';
 import { childPath, isInside } from './paths.js';
 
 export const ROOT_INO = 1;
@@ -26,13 +26,13 @@ export interface Inode {
 export class InodeTable {
   private readonly byIno = new Map<number, Inode>();
   private readonly byPath = new Map<string, Inode>();
-  private readonly retired: LRUCache<string, number>;
+  private readonly retired: BoundedCache<number>;
   private nextIno = ROOT_INO + 1;
   private nextContentId = 1;
   readonly root: Inode;
 
   constructor(options: { retiredMax?: number } = {}) {
-    this.retired = new LRUCache({ max: options.retiredMax ?? 200_000 });
+    this.retired = new BoundedCache<number>({ max: options.retiredMax ?? 200_000 }, 0);
     this.root = this.create('', ROOT_INO);
     this.root.nlookup = 1;
   }

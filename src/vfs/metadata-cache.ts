@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedCache } from './bounded-cache.js';
 import type { RemoteAttrs } from '../remote/sftp-session.js';
 import { isInside, parentOf } from './paths.js';
 
@@ -13,8 +13,7 @@ export interface MetadataCacheOptions {
 /** A cached listing: child name → its attributes, or undefined once those went stale. */
 export type Listing = Map<string, RemoteAttrs | undefined>;
 
-const lru = <V extends {}>(max: number, ttl: number) =>
-  new LRUCache<string, V>({ max: Math.max(1, max), ttl: Math.max(1, ttl), ttlAutopurge: false });
+const lru = <V extends {}>(max: number, ttl: number, pin: V) => new BoundedCache<V>({ max, ttl: Math.max(1, ttl) }, pin);
 
 /**
  * What the remote looked like a moment ago: attributes, listings and names
@@ -23,16 +22,16 @@ const lru = <V extends {}>(max: number, ttl: number) =>
  * only the entries that change affects.
  */
 export class MetadataCache {
-  private readonly attrs: LRUCache<string, RemoteAttrs>;
-  private readonly dirs: LRUCache<string, Listing>;
-  private readonly missing: LRUCache<string, true>;
+  private readonly attrs: BoundedCache<RemoteAttrs>;
+  private readonly dirs: BoundedCache<Listing>;
+  private readonly missing: BoundedCache<true>;
   hits = 0;
   misses = 0;
 
   constructor(private readonly options: MetadataCacheOptions) {
-    this.attrs = lru(options.maxEntries, options.attrTtlMs);
-    this.dirs = lru(options.maxEntries, options.dirTtlMs);
-    this.missing = lru(options.maxEntries, options.negativeTtlMs);
+    this.attrs = lru<RemoteAttrs>(options.maxEntries, options.attrTtlMs, { mode: 0, size: 0, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0 });
+    this.dirs = lru<Listing>(options.maxEntries, options.dirTtlMs, new Map());
+    this.missing = lru<true>(options.maxEntries, options.negativeTtlMs, true);
   }
 
   private count<T>(value: T | undefined): T | undefined {
@@ -110,8 +109,8 @@ export class MetadataCache {
 
   /** Forgets everything under a directory that moved or disappeared. */
   dropTree(path: string): void {
-    for (const cache of [this.attrs, this.dirs, this.missing] as LRUCache<string, object>[]) {
-      for (const key of [...cache.keys()]) if (isInside(key, path)) cache.delete(key);
+    for (const cache of [this.attrs, this.dirs, this.missing] as BoundedCache<object>[]) {
+      for (const key of cache.keys()) if (isInside(key, path)) cache.delete(key);
     }
   }
 

@@ -426,7 +426,10 @@ export class RemoteFs {
     return this.run('write', `fh ${fh}`, async () => {
       const handle = this.handle(fh, 'write');
       const written = await handle.write(offset, data);
-      this.cache.staleAttrs(handle.node.path);
+      // What this write does to size and mtime is known without asking; the
+      // remote's own values replace these once the data has landed.
+      const cached = this.cache.getAttrs(handle.node.path);
+      if (cached) this.cache.setAttrs(handle.node.path, { ...cached, size: Math.max(cached.size, handle.size), mtimeMs: Date.now() });
       return written;
     });
   }

@@ -1,0 +1,58 @@
+import { LRUCache } from 'lru-cache';
+
+/**
+ * An LRUCache that never runs empty by deletion. lru-cache resets every
+ * preallocated slot when the last entry is deleted, O(max); with caches sized
+ * in the hundreds of thousands that turned each create (a "missing" entry
+ * deleted as the file appears) into a millisecond. A pinned entry that nothing
+ * reads keeps the cache from ever dropping to empty that way.
+ */
+export class BoundedCache<V extends {}> {
+  private static readonly PIN = '\0pin';
+  private readonly lru: LRUCache<string, V>;
+
+  constructor(
+    options: { max: number; ttl?: number },
+    private readonly pinValue: V,
+  ) {
+    this.lru = new LRUCache<string, V>({ max: Math.max(2, options.max + 1), ...(options.ttl ? { ttl: options.ttl } : {}) });
+    this.pin();
+  }
+
+  private pin(): void {
+    if (!this.lru.has(BoundedCache.PIN)) this.lru.set(BoundedCache.PIN, this.pinValue, { ttl: 0, noUpdateTTL: true });
+  }
+
+  get(key: string): V | undefined {
+    return this.lru.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.lru.has(key);
+  }
+
+  set(key: string, value: V): void {
+    this.lru.set(key, value);
+    // A full cache evicts its least recently used entry, which is the pin
+    // first; putting it back evicts the oldest real entry instead, so the
+    // bound stays `max` real entries.
+    this.pin();
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  keys(): string[] {
+    return [...this.lru.keys()].filter((key) => key !== BoundedCache.PIN);
+  }
+
+  clear(): void {
+    this.lru.clear();
+    this.pin();
+  }
+
+  get size(): number {
+    return this.lru.size - (this.lru.has(BoundedCache.PIN) ? 1 : 0);
+  }
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { BoundedCache } from '../../src/vfs/bounded-cache.js';
+
+describe('BoundedCache', () => {
+  it('hides its pinned entry from keys and size', () => {
+    const cache = new BoundedCache<number>({ max: 10 }, 0);
+    expect(cache.keys()).toEqual([]);
+    expect(cache.size).toBe(0);
+    cache.set('a', 1);
+    cache.delete('a');
+    expect(cache.keys()).toEqual([]);
+    expect(cache.get('a')).toBeUndefined();
+  });
+
+  it('keeps at most max real entries, evicting the least recently used', () => {
+    const cache = new BoundedCache<number>({ max: 3 }, 0);
+    for (const key of ['a', 'b', 'c', 'd', 'e']) cache.set(key, 1);
+    expect(cache.size).toBe(3);
+    expect(cache.keys().sort()).toEqual(['c', 'd', 'e']);
+  });
+
+  it('expires entries after the ttl and survives clear', async () => {
+    const cache = new BoundedCache<number>({ max: 5, ttl: 20 }, 0);
+    cache.set('x', 1);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(cache.get('x')).toBeUndefined();
+    cache.set('y', 2);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    cache.set('z', 3);
+    expect(cache.get('z')).toBe(3);
+  });
+});
