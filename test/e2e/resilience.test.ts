@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLI } from '../fixtures/cli.js';
 import { FaultProxy } from '../fixtures/fault-proxy.js';
-import { isAlive, startSshd, type SshServer } from '../fixtures/sshd.mjs';
+import { descendants, isAlive, killQuietly, startSshd, type SshServer } from '../fixtures/sshd.mjs';
 import { run } from '../fixtures/tmount-mount.js';
 
 const WATCHDOG = fileURLToPath(new URL('../fixtures/mount-watchdog.mjs', import.meta.url));
@@ -222,6 +222,18 @@ print('done', flush=True)
     expect((await run('cat', [join(mount.mountpoint, 'hello.txt')], { timeout: 10_000 })).code).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(3_000);
   }, 30_000);
+
+  it('reconnects when the sshd process serving its session is killed', async () => {
+    const mount = await mountThroughProxy();
+    const sessions = await descendants(server.pid);
+    expect(sessions.length).toBeGreaterThan(0);
+    for (const pid of sessions) killQuietly(pid, 'SIGKILL');
+    await waitFor('reconnected after the session died', async () => {
+      const entry = await statusOf(mount.id);
+      return entry?.connection.reconnects === 1 && entry.state.state === 'active';
+    });
+    expect((await run('cat', [join(mount.mountpoint, 'hello.txt')])).stdout).toBe('hello\n');
+  }, 60_000);
 
   it('(7) unmount during reconnecting completes and leaves no mount or process', async () => {
     const mount = await mountThroughProxy();
