@@ -418,7 +418,15 @@ export class RemoteFs {
   }
 
   read(fh: number, offset: number, size: number): Promise<Buffer> {
-    return this.run('read', `fh ${fh}`, () => this.handle(fh, 'read').read(offset, size));
+    return this.run('read', `fh ${fh}`, async () => {
+      const handle = this.handle(fh, 'read');
+      // The kernel reads through the reader's handle whichever descriptor
+      // wrote (git's index-pack reads back a pack another descriptor is still
+      // writing): buffered writes of the other handles must be on the remote first.
+      const writers = this.handlesOf(handle.node).filter((other) => other !== handle && other.hasDirtyData);
+      if (writers.length > 0) await Promise.all(writers.map((writer) => writer.settle()));
+      return handle.read(offset, size);
+    });
   }
 
   /** Buffers a write (the buffer is now RemoteFs's); it reaches the remote by flush/fsync/release at the latest. */

@@ -72,7 +72,9 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
     const tm = useTmountMount(ssh, { remoteSubdir: 'main' });
     let counter = 0;
 
-    afterEach(() => {
+    afterEach((context) => {
+      // The CLI's stderr says what the server side saw when a tool failed.
+      if (context.task.result?.state === 'fail' && tm.mount.log()) console.error(`tmount stderr:\n${tm.mount.log()}`);
       expect(tm.mount.log()).not.toMatch(/internal error/);
     });
 

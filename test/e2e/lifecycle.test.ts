@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { kernelTmountMounts } from '../../src/control/mounts.js';
 import { CLI } from '../fixtures/cli.js';
 import { run } from '../fixtures/tmount-mount.js';
 import { isAlive, killQuietly, startSshd, type SshServer } from '../fixtures/sshd.mjs';
@@ -21,13 +22,6 @@ let stateDir: string;
 const env = () => ({ ...process.env, TMOUNT_STATE_DIR: stateDir, SSH_AUTH_SOCK: '' });
 
 const tmount = (args: string[], timeout = 30_000) => run(process.execPath, [CLI, ...args], { env: env(), timeout });
-
-function mountedPaths(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => line.includes(' fuse.tmount '))
-    .map((line) => line.split(' ')[4]!);
-}
 
 interface Status {
   schemaVersion: number;
@@ -70,7 +64,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  for (const path of mountedPaths().filter((p) => p.startsWith(base))) await run('umount', ['-l', path]);
+  for (const path of kernelTmountMounts().filter((p) => p.startsWith(base))) await run('umount', ['-l', path]);
   await rm(base, { recursive: true, force: true });
   await server?.stop();
 }, 30_000);
@@ -111,12 +105,12 @@ describe('background mounts, status, events and unmount', () => {
     const b = await backgroundMount('survivor');
     killQuietly(a.pid, 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(mountedPaths()).toContain(a.mountpoint);
+    expect(kernelTmountMounts()).toContain(a.mountpoint);
     const ids = (await status()).mounts.map((m) => m.id);
     expect(ids).toContain(b.id);
     expect(ids).not.toContain(a.id);
-    expect(mountedPaths()).not.toContain(a.mountpoint);
-    expect(mountedPaths()).toContain(b.mountpoint);
+    expect(kernelTmountMounts()).not.toContain(a.mountpoint);
+    expect(kernelTmountMounts()).toContain(b.mountpoint);
   });
 
   it('unmounts by id and by path, leaving no mount and no process', async () => {
@@ -124,8 +118,8 @@ describe('background mounts, status, events and unmount', () => {
     const b = await backgroundMount('by-path');
     expect((await tmount(['unmount', a.id])).code).toBe(0);
     expect((await tmount(['unmount', b.mountpoint])).code).toBe(0);
-    expect(mountedPaths()).not.toContain(a.mountpoint);
-    expect(mountedPaths()).not.toContain(b.mountpoint);
+    expect(kernelTmountMounts()).not.toContain(a.mountpoint);
+    expect(kernelTmountMounts()).not.toContain(b.mountpoint);
     expect(isAlive(a.pid)).toBe(false);
     expect(isAlive(b.pid)).toBe(false);
     expect((await status()).mounts).toEqual([]);
@@ -196,7 +190,7 @@ describe('background mounts, status, events and unmount', () => {
     ]);
     expect(result.code).toBe(9);
     expect(result.stderr.trim()).toMatch(/^tmount: the remote path of .* does not exist/);
-    expect(mountedPaths()).not.toContain(mountpoint);
+    expect(kernelTmountMounts()).not.toContain(mountpoint);
     expect((await status()).mounts).toEqual([]);
   });
 

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { kernelTmountMounts } from '../../src/control/mounts.js';
 import { CLI } from '../fixtures/cli.js';
 import { FaultProxy } from '../fixtures/fault-proxy.js';
 import { descendants, isAlive, killQuietly, startSshd, type SshServer } from '../fixtures/sshd.mjs';
@@ -22,13 +22,6 @@ let counter = 0;
 const env = () => ({ ...process.env, TMOUNT_STATE_DIR: stateDir, SSH_AUTH_SOCK: '' });
 const tmount = (args: string[], timeout = 60_000) => run(process.execPath, [CLI, ...args], { env: env(), timeout });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function mountedPaths(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => line.includes(' fuse.tmount '))
-    .map((line) => line.split(' ')[4]!);
-}
 
 interface MountEntry {
   id: string;
@@ -102,7 +95,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  for (const path of mountedPaths().filter((p) => p.startsWith(base))) await run('umount', ['-l', path]);
+  for (const path of kernelTmountMounts().filter((p) => p.startsWith(base))) await run('umount', ['-l', path]);
   await proxy?.stop();
   await rm(base, { recursive: true, force: true });
   await server?.stop();
@@ -242,7 +235,7 @@ print('done', flush=True)
       await waitFor('reconnecting', async () => (await statusOf(mount.id))?.state.state === 'reconnecting');
       const result = await tmount(['unmount', mount.id], 30_000);
       expect(result.code, result.stderr).toBe(0);
-      expect(mountedPaths()).not.toContain(mount.mountpoint);
+      expect(kernelTmountMounts()).not.toContain(mount.mountpoint);
       expect(isAlive(mount.pid)).toBe(false);
     } finally {
       await proxy.up();

@@ -108,6 +108,24 @@ describe('RemoteFs against a real sshd', () => {
     expect((await fs.read(a.fh, data.length + 5, 100)).length).toBe(0);
   });
 
+  it('reads what another handle has written but not flushed, and caches no block around unflushed bytes', async () => {
+    const data = randomBytes(300 * 1024 + 123);
+    const { fh: writer, entry } = await fs.create(dirIno, 'shared.bin', 0o644, O_RDWR | O_CREAT);
+    await fs.write(writer, 0, data);
+    const reader = await fs.open(entry.ino, O_RDONLY);
+    expect((await fs.read(reader.fh, 0, data.length + 10)).equals(data)).toBe(true);
+    await fs.release(reader.fh);
+
+    // Unflushed bytes beside, not inside, what a sequential reader asks for.
+    const patch = Buffer.from('patched!');
+    await fs.write(writer, 100_000, patch);
+    expect((await fs.read(writer, 0, 1000)).equals(data.subarray(0, 1000))).toBe(true);
+    expect((await fs.read(writer, 1000, 1000)).equals(data.subarray(1000, 2000))).toBe(true);
+    await fs.flush(writer);
+    expect((await fs.read(writer, 100_000, patch.length)).equals(patch)).toBe(true);
+    await fs.release(writer);
+  });
+
   it('creates with O_EXCL only once: the second is EEXIST', async () => {
     await createFile('once', 'x');
     expect(await errnoOf(fs.create(dirIno, 'once', 0o644, O_WRONLY | O_CREAT | O_EXCL))).toBe('EEXIST');

@@ -1,3 +1,4 @@
+import { type OwnerMapping, remoteGidFor, remoteUidFor, shownOwner } from '../owners.js';
 import { constants } from 'node:os';
 import { FsError } from '../../vfs/errors.js';
 import { type Attr, FileType, OpenFlags, type RemoteFs } from '../../vfs/remote-fs.js';
@@ -10,16 +11,6 @@ const EPERM = constants.errno.EPERM;
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
 
-export interface OwnerMapping {
-  /** Show every file as owned by these ids (sshfs -o uid=,gid=). */
-  uid?: number;
-  gid?: number;
-  /** idmap=user: the remote account's ids appear as the local user's. */
-  remoteUid?: number;
-  remoteGid?: number;
-  localUid: number;
-  localGid: number;
-}
 
 export interface FuseDriverOptions {
   /** Seconds the kernel may trust names, attributes and "does not exist". */
@@ -83,16 +74,13 @@ export class FuseDriver {
   }
 
   private fuseAttr(attr: Attr): FuseAttr {
-    const owners = this.options.owners;
-    let { uid, gid } = attr;
-    if (owners.remoteUid !== undefined && uid === owners.remoteUid) uid = owners.localUid;
-    if (owners.remoteGid !== undefined && gid === owners.remoteGid) gid = owners.localGid;
+    const { uid, gid } = shownOwner(this.options.owners, attr.uid, attr.gid);
     return {
       ino: attr.ino,
       mode: attr.mode,
       nlink: attr.nlink,
-      uid: owners.uid ?? uid,
-      gid: owners.gid ?? gid,
+      uid,
+      gid,
       size: attr.size,
       blocks: attr.blocks,
       blksize: 128 * 1024,
@@ -139,8 +127,8 @@ export class FuseDriver {
           r.ino,
           {
             ...(r.toSet & SetAttr.mode ? { mode: r.mode } : {}),
-            ...(r.toSet & SetAttr.uid ? { uid: r.uid } : {}),
-            ...(r.toSet & SetAttr.gid ? { gid: r.gid } : {}),
+            ...(r.toSet & SetAttr.uid ? { uid: remoteUidFor(this.options.owners, r.uid) } : {}),
+            ...(r.toSet & SetAttr.gid ? { gid: remoteGidFor(this.options.owners, r.gid) } : {}),
             ...(r.toSet & SetAttr.size ? { size: r.size } : {}),
             ...(r.toSet & SetAttr.atimeNow ? { atimeMs: now } : r.toSet & SetAttr.atime ? { atimeMs: r.atimeMs } : {}),
             ...(r.toSet & SetAttr.mtimeNow ? { mtimeMs: now } : r.toSet & SetAttr.mtime ? { mtimeMs: r.mtimeMs } : {}),

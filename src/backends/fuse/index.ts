@@ -1,3 +1,4 @@
+import { ownerMappingFor } from '../owners.js';
 import { loadAddon } from '../../platform/addon-loader.js';
 import { UserError } from '../../errors.js';
 import type { Backend } from '../types.js';
@@ -45,13 +46,7 @@ export const fuseBackend: Backend = {
       attrTimeout: tuning.attrTimeout,
       negativeTimeout: tuning.negativeTimeout,
       writebackCache,
-      owners: {
-        localUid: process.getuid?.() ?? 0,
-        localGid: process.getgid?.() ?? 0,
-        ...(tuning.uid !== undefined ? { uid: tuning.uid } : {}),
-        ...(tuning.gid !== undefined ? { gid: tuning.gid } : {}),
-        ...(tuning.idmapUser ? { remoteUid: context.remoteOwner.uid, remoteGid: context.remoteOwner.gid } : {}),
-      },
+      owners: ownerMappingFor(context),
       ...(tuning.debug ? { log: tuning.debug } : {}),
       onUnexpected: (err, op) => process.stderr.write(`tmount: internal error in FUSE ${op}: ${(err as Error)?.stack ?? String(err)}\n`),
     });

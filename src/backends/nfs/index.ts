@@ -1,3 +1,4 @@
+import { ownerMappingFor } from '../owners.js';
 import { posix } from 'node:path';
 import { UserError } from '../../errors.js';
 import { isMountPoint } from '../../platform/mounts.js';
@@ -43,21 +44,13 @@ async function mountNfs(context: MountContext): Promise<MountHandle> {
   const noOsMount = context.nfs?.noOsMount ?? false;
   const insecure = context.nfs?.insecure ?? false;
   const exportPath = exportPathFor(context.target.path);
-  const localUid = process.getuid?.() ?? 0;
-  const localGid = process.getgid?.() ?? 0;
   const server = await startNfsServer({
     fs: context.fs,
     exportPath,
     insecure,
     readonly: context.readonly,
     allowOther: tuning.allowOther,
-    owners: {
-      localUid,
-      localGid,
-      ...(tuning.uid !== undefined ? { uid: tuning.uid } : {}),
-      ...(tuning.gid !== undefined ? { gid: tuning.gid } : {}),
-      ...(tuning.idmapUser ? { remoteUid: context.remoteOwner.uid, remoteGid: context.remoteOwner.gid } : {}),
-    },
+    owners: ownerMappingFor(context),
     ...(tuning.debug ? { log: tuning.debug } : {}),
     onUnexpected: (err, what) => process.stderr.write(`tmount: internal error in NFS ${what}: ${(err as Error)?.stack ?? String(err)}\n`),
   });

@@ -1,3 +1,4 @@
+import { type OwnerMapping, remoteGidFor, remoteUidFor, shownOwner } from '../owners.js';
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { FsError } from '../../vfs/errors.js';
@@ -66,16 +67,7 @@ const FSF3 = { link: 0x1, symlink: 0x2, homogeneous: 0x8, canSetTime: 0x10 } as 
 const MAX_NAME_BYTES = 4096;
 const MAX_PATH_BYTES = 4096;
 
-export interface OwnerMapping {
-  /** Show every file as owned by these ids. */
-  uid?: number;
-  gid?: number;
-  /** idmap=user: the remote account's ids appear as the local user's, and back. */
-  remoteUid?: number;
-  remoteGid?: number;
-  localUid: number;
-  localGid: number;
-}
+export type { OwnerMapping };
 
 export interface Nfs3Options {
   owners: OwnerMapping;
@@ -232,16 +224,13 @@ export class Nfs3Program implements RpcProgram {
   }
 
   private nfsAttr(attr: Attr): NfsAttr {
-    const owners = this.options.owners;
-    let { uid, gid } = attr;
-    if (owners.remoteUid !== undefined && uid === owners.remoteUid) uid = owners.localUid;
-    if (owners.remoteGid !== undefined && gid === owners.remoteGid) gid = owners.localGid;
+    const { uid, gid } = shownOwner(this.options.owners, attr.uid, attr.gid);
     const mtimeMs = this.displayedMtime(attr.ino, attr.mtimeMs);
     return {
       mode: attr.mode,
       nlink: attr.nlink,
-      uid: owners.uid ?? uid,
-      gid: owners.gid ?? gid,
+      uid,
+      gid,
       size: attr.size,
       used: attr.blocks * 512,
       fileid: attr.ino,
@@ -358,11 +347,11 @@ export class Nfs3Program implements RpcProgram {
     const owners = this.options.owners;
     if (changes.uid !== undefined) {
       if (changes.uid === current.uid) delete changes.uid;
-      else if (owners.remoteUid !== undefined && changes.uid === owners.localUid) changes.uid = owners.remoteUid;
+      else changes.uid = remoteUidFor(owners, changes.uid);
     }
     if (changes.gid !== undefined) {
       if (changes.gid === current.gid) delete changes.gid;
-      else if (owners.remoteGid !== undefined && changes.gid === owners.localGid) changes.gid = owners.remoteGid;
+      else changes.gid = remoteGidFor(owners, changes.gid);
     }
     return changes;
   }
