@@ -77,6 +77,19 @@ export interface NfsDetails {
   exportPath: string;
 }
 
+/** A Cloud Files sync root as `status` shows it (the folder itself is the mountpoint). */
+export interface SyncRootDetails {
+  /** StorageProviderSyncRootManager id ("tmount!<SID>!<account>"). */
+  id: string;
+  /** Its name in File Explorer's navigation pane. */
+  displayName: string;
+  /** False when only the Cloud Files filter knows it (no navigation pane entry). */
+  shell: boolean;
+  pendingUploads: number;
+  /** Local changes the remote refused or could not take; they stay local and are retried. */
+  failedUploads: { path: string; error: string; since: string; attempts: number; nextRetry: string | null }[];
+}
+
 export interface MountHandle {
   backend: BackendName;
   mountpoint: string | undefined;
@@ -85,6 +98,8 @@ export interface MountHandle {
   closed: Promise<void>;
   /** Set by the NFS backend. */
   nfs?: NfsDetails;
+  /** Set by the Cloud Files backend: the sync root's state now. */
+  syncRoot?: () => SyncRootDetails;
 }
 
 export interface Backend {

@@ -172,6 +172,7 @@ export class MountService {
         errors: stats.errors,
       },
       ...(this.running.nfs ? { nfs: { ...this.running.nfs } } : {}),
+      ...(this.running.syncRoot ? { syncRoot: this.running.syncRoot() } : {}),
     };
   }
 

@@ -1,4 +1,5 @@
-import type { BackendName, NfsDetails } from '../backends/types.js';
+import type { FsStats } from '../vfs/stats.js';
+import type { BackendName, NfsDetails, SyncRootDetails } from '../backends/types.js';
 import type { MountState } from './mount-state.js';
 
 /** One mount in `tmount status --format json` (schemaVersion 1, schema/status.schema.json). */
@@ -16,16 +17,11 @@ export interface MountStatus {
     reconnects: number;
     latencyMs: number | null;
   };
-  stats: {
-    ops: number;
-    bytesRead: number;
-    bytesWritten: number;
-    cacheHits: number;
-    cacheMisses: number;
-    errors: number;
-  };
+  stats: FsStats;
   /** NFS backend only: where its loopback server listens. */
   nfs?: NfsDetails;
+  /** Cloud Files backend only: the sync root and its uploads. */
+  syncRoot?: SyncRootDetails;
 }
 
 /** Where a user-space client finds an NFS mount's export. */
@@ -50,7 +46,10 @@ function formatBytes(bytes: number): string {
 }
 
 export function statusRow(mount: MountStatus): string[] {
-  const state = mount.state.state === 'failed' ? `failed: ${mount.state.reason}` : mount.state.state;
+  const failedUploads = mount.syncRoot?.failedUploads.length ?? 0;
+  const state =
+    (mount.state.state === 'failed' ? `failed: ${mount.state.reason}` : mount.state.state) +
+    (failedUploads > 0 ? `, ${failedUploads} upload${failedUploads === 1 ? '' : 's'} failed` : '');
   const latency = mount.connection.latencyMs === null ? '-' : `${mount.connection.latencyMs} ms`;
   return [
     mount.id,
