@@ -1,3 +1,5 @@
+import type { RemoteStatvfs } from '../../remote/sftp-session.js';
+
 /**
  * Exactly what addons/fuse exports (tmount_fuse.node). Loaded through
  * platform/addon-loader.ts; nothing else imports the addon.
@@ -52,17 +54,8 @@ export interface FuseOpenReply {
   cacheDir?: boolean;
 }
 
-export interface FuseStatfs {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  favail: number;
-  namemax: number;
-}
+/** What statfs replies carry: the same fields statvfs@openssh.com answers with. */
+export type FuseStatfs = RemoteStatvfs;
 
 /** Bits of `toSet` in a setattr request (FUSE_SET_ATTR_*). */
 export const SetAttr = {
