@@ -21,7 +21,8 @@ export function registerLifecycleCommands(program: Command): void {
     .addOption(formatOption())
     .action(async (target: string | undefined, options: { format: OutputFormat }) => {
       const chosen = target === undefined ? await liveMounts() : [await findMount(target)];
-      const mounts = await Promise.all(chosen.map(statusOf));
+      // A mount still connecting has no status yet; `events` follows it meanwhile.
+      const mounts = (await Promise.all(chosen.filter((m) => !m.starting).map(statusOf))).filter((m): m is MountStatus => m !== null);
       const document: StatusDocument = { schemaVersion: 1, mounts };
       if (options.format === 'json') return printJson(document);
       if (mounts.length === 0) return void process.stdout.write('no mounts\n');
@@ -80,9 +81,9 @@ export function registerLifecycleCommands(program: Command): void {
 }
 
 /** Asks the mount process; one that does not answer is still listed, from its registration. */
-async function statusOf(registration: Registration): Promise<MountStatus> {
+async function statusOf(registration: Registration): Promise<MountStatus | null> {
   try {
-    return await ask<MountStatus>(registration, 'status');
+    return await ask<MountStatus | null>(registration, 'status');
   } catch (err) {
     if (err instanceof UserError) throw err;
     return {

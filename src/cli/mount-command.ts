@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { BACKEND_NAMES } from '../backends/types.js';
 import { MountService } from '../control/mount-service.js';
@@ -93,13 +93,19 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
   const id = options.id ?? newMountId(stateDir);
   const logFile = reporter ? join(stateDir, `${id}.log`) : undefined;
   const log = logFile ? (line: string) => appendFileSync(logFile, `${line}\n`) : (line: string) => process.stderr.write(`${line}\n`);
-  // Phases go to the starting `tmount mount` until the mount is ready, then to event subscribers.
-  let onPhase = (phase: string) => {
+  const service = new MountService(
+    { id, version: VERSION, stateDir, socket: socketFor(id, stateDir) },
+    { remote, mountpoint: mountpoint === undefined ? null : resolve(mountpoint), backend: options.backend === 'auto' ? 'fuse' : options.backend },
+  );
+  // Phases go to the starting `tmount mount` and to event subscribers of this mount.
+  const onPhase = (phase: string) => {
     if (reporter) reporter.phase(phase);
     else if (process.stderr.isTTY) process.stderr.write(`tmount: ${phase}…\n`);
+    service.phase(phase);
   };
   let running: RunningMount;
   try {
+    await service.announce();
     const flags = connectOptionsFromCli({
       identity: options.identity,
       port: options.port,
@@ -110,7 +116,7 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
     const { cache, tuning, readonly, nonempty, link, keepalive } = tuningFromFlags(options, log);
     running = await mount({
       link,
-      onPhase: (phase) => onPhase(phase),
+      onPhase,
       remote,
       mountpoint,
       backend: options.backend,
@@ -127,14 +133,13 @@ async function mountInForeground(remote: string, mountpoint: string | undefined,
       },
     });
   } catch (err) {
+    await service.failStart(err instanceof Error ? err.message : String(err));
     if (!reporter) throw err;
     await reporter.error(err);
     process.exitCode = err instanceof UserError ? err.exitCode : ExitCode.internal;
     return;
   }
-  const service = new MountService(running, { id, version: VERSION, stateDir, socket: socketFor(id, stateDir) });
-  await service.start();
-  onPhase = (phase) => service.phase(phase);
+  service.attach(running);
   const where = running.mountpoint ?? (running.nfs ? nfsUrl(running.nfs) : 'Finder');
   const line = `mounted ${running.source} at ${where} (${running.backend}, id ${id})`;
   if (reporter) await reporter.ready(line);

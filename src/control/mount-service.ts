@@ -1,3 +1,4 @@
+import type { BackendName } from '../backends/types.js';
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { RunningMount } from '../mount.js';
@@ -34,32 +35,52 @@ export class MountService {
   private stopped = false;
   private failedProbes = 0;
 
+  private running: RunningMount | undefined;
+
   constructor(
-    private readonly running: RunningMount,
     private readonly options: MountServiceOptions,
+    private readonly starting: { remote: string; mountpoint: string | null; backend: BackendName },
   ) {
-    this.connection = { state: 'connected', since: this.startedAt, reconnects: 0, latencyMs: null };
+    this.connection = { state: 'connecting', since: this.startedAt, reconnects: 0, latencyMs: null };
   }
 
   get id(): string {
     return this.options.id;
   }
 
-  async start(): Promise<void> {
-    await this.listen();
-    const registration: Registration = {
+  private registration(): Registration {
+    const running = this.running;
+    return {
       id: this.options.id,
       pid: process.pid,
-      remote: this.running.source,
-      mountpoint: this.running.mountpoint ?? null,
-      backend: this.running.backend,
+      remote: running ? running.source : this.starting.remote,
+      mountpoint: running ? (running.mountpoint ?? null) : this.starting.mountpoint,
+      backend: running ? running.backend : this.starting.backend,
       startedAt: this.startedAt,
       socket: this.options.socket,
       protocol: PROTOCOL_VERSION,
+      ...(running ? {} : { starting: true }),
     };
-    register(registration, this.options.stateDir);
-    this.running.link.hooks.onState = (state, detail) => {
-      if (this.stopped || this.running.closing) return;
+  }
+
+  /**
+   * Registers before connecting, so `tmount events` can follow the connect
+   * phases; `status` lists the mount only once it is attached (ready).
+   */
+  async announce(): Promise<void> {
+    await this.listen();
+    register(this.registration(), this.options.stateDir);
+  }
+
+  /** The mount is up: it becomes visible in status and is watched from now on. */
+  attach(running: RunningMount): void {
+    this.running = running;
+    register(this.registration(), this.options.stateDir);
+    this.connection = { ...this.connection, state: 'connected', since: new Date().toISOString() };
+    this.publish({ type: 'connection_state', mount: this.options.id, state: 'connected' });
+    this.publish({ type: 'mount_state', mount: this.options.id, state: this.state });
+    running.link.hooks.onState = (state, detail) => {
+      if (this.stopped || running.closing) return;
       switch (state) {
         case 'connected':
           this.setConnection('connected');
@@ -80,6 +101,12 @@ export class MountService {
       }
     };
     this.scheduleProbe(0);
+  }
+
+  /** The mount never came up: say why to whoever follows it, then go away. */
+  async failStart(reason: string): Promise<void> {
+    this.publish({ type: 'mount_state', mount: this.options.id, state: { state: 'failed', reason } });
+    await this.stop();
   }
 
   private listen(): Promise<void> {
@@ -128,17 +155,19 @@ export class MountService {
     };
     switch (request.method) {
       case 'status':
-        reply({ ok: true, result: this.status() });
+        reply({ ok: true, result: this.running ? this.status() : null });
         return;
       case 'subscribe':
         this.subscribers.add(socket);
         reply({ ok: true, result: null });
         return;
       case 'reconnect':
+        if (!this.running) return reply({ ok: false, error: 'the mount is still starting' });
         this.running.link.reconnectNow();
         reply({ ok: true, result: null });
         return;
       case 'unmount':
+        if (!this.running) return reply({ ok: false, error: 'the mount is still starting; try again when it is ready' });
         try {
           await this.running.unmount();
           reply({ ok: true, result: null });
@@ -152,6 +181,7 @@ export class MountService {
   }
 
   status(): MountStatus {
+    if (!this.running) throw new Error('the mount is still starting');
     const stats = this.running.fs.stats;
     const cache = this.running.fs.cacheStats;
     return {
@@ -188,6 +218,7 @@ export class MountService {
    * SFTP stuck) mean a zombie connection: the link drops it and reconnects.
    */
   private async probe(): Promise<void> {
+    if (!this.running) return;
     if (this.running.link.linkState === 'connected') {
       try {
         this.connection.latencyMs = Math.round((await this.running.fs.probe(this.options.probeTimeoutMs ?? 5_000)) * 10) / 10;
@@ -222,7 +253,7 @@ export class MountService {
 
   /** Where a reconnect is (connecting, authenticating, starting SFTP…), for subscribers. */
   phase(phase: string): void {
-    if (this.connection.state !== 'connected') this.publish({ type: 'connection_state', mount: this.options.id, state: this.connection.state, phase });
+    if (!this.running || this.connection.state !== 'connected') this.publish({ type: 'connection_state', mount: this.options.id, state: this.connection.state, phase });
   }
 
   publish(event: ControlEvent): void {
@@ -235,7 +266,7 @@ export class MountService {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.probeTimer);
-    this.publish({ type: 'mount_state', mount: this.options.id, state: { state: 'unmounted' } });
+    if (this.running) this.publish({ type: 'mount_state', mount: this.options.id, state: { state: 'unmounted' } });
     for (const socket of this.sockets) socket.end();
     unregister(this.options.id, this.options.stateDir);
     const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

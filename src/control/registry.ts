@@ -15,6 +15,8 @@ export interface Registration {
   startedAt: string;
   socket: string;
   protocol: number;
+  /** Still connecting: followable by `events`, not yet listed by `status`. */
+  starting?: boolean;
 }
 
 export function newMountId(dir = ensureStateDir()): string {

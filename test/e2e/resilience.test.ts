@@ -228,6 +228,29 @@ print('done', flush=True)
     expect((await run('cat', [join(mount.mountpoint, 'hello.txt')])).stdout).toBe('hello\n');
   }, 60_000);
 
+  it('reports the phases of a slow first connect as events of the mount', async () => {
+    const events = spawn(process.execPath, [CLI, 'events', '--format', 'json'], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    events.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    try {
+      await sleep(300);
+      // Every packet waits, so the login spans several seconds and the stream catches it.
+      proxy.setLatency(400);
+      const mount = await mountThroughProxy();
+      proxy.setLatency(0);
+      await waitFor('the connected event', async () => out.includes('"connected"'), 10_000);
+      const seen = out.trim().split('\n').map((line) => JSON.parse(line).event).filter((e) => e.mount === mount.id);
+      const phases = seen.filter((e) => e.type === 'connection_state' && e.state === 'connecting' && e.phase);
+      expect(phases.length).toBeGreaterThan(0);
+      expect(phases.map((e) => e.phase).join(' ')).toMatch(/authenticating|starting SFTP|checking the remote path|mounting/);
+      const connected = seen.findIndex((e) => e.type === 'connection_state' && e.state === 'connected');
+      expect(connected).toBeGreaterThan(seen.indexOf(phases[0]));
+    } finally {
+      proxy.setLatency(0);
+      events.kill('SIGINT');
+    }
+  }, 60_000);
+
   it('(7) unmount during reconnecting completes and leaves no mount or process', async () => {
     const mount = await mountThroughProxy();
     await proxy.down();
