@@ -25,9 +25,6 @@ export class MetadataCache {
   private readonly attrs: BoundedCache<RemoteAttrs>;
   private readonly dirs: BoundedCache<Listing>;
   private readonly missing: BoundedCache<true>;
-  private readonly listingsInFlight = new Map<string, number>();
-  /** Per directory being listed: names added (their attributes, if known) or removed (null) meanwhile. */
-  private readonly changedWhileListing = new Map<string, Map<string, RemoteAttrs | undefined | null>>();
   hits = 0;
   misses = 0;
 
@@ -51,11 +48,6 @@ export class MetadataCache {
     return this.count(this.missing.get(path)) !== undefined;
   }
 
-  /** The listing if cached, without counting a hit or miss (used to answer lookups). */
-  peekListing(path: string): Listing | undefined {
-    return this.dirs.get(path);
-  }
-
   getListing(path: string): Listing | undefined {
     return this.count(this.dirs.get(path));
   }
@@ -75,43 +67,13 @@ export class MetadataCache {
     if (listing?.has(basename(path))) listing.set(basename(path), undefined);
   }
 
-  /**
-   * Call before asking the remote for a listing: a name added or removed
-   * locally while the answer is on its way may be missing from it, and such
-   * a listing must not be cached (it would answer "does not exist" wrongly).
-   */
-  startListing(path: string): void {
-    this.listingsInFlight.set(path, (this.listingsInFlight.get(path) ?? 0) + 1);
-  }
-
-  /** The listing asked for never came (an error): forget it was on its way. */
-  abandonListing(path: string): void {
-    const inFlight = this.listingsInFlight.get(path) ?? 0;
-    if (inFlight <= 1) {
-      this.listingsInFlight.delete(path);
-      this.changedWhileListing.delete(path);
-    } else {
-      this.listingsInFlight.set(path, inFlight - 1);
-    }
-  }
-
   setListing(path: string, entries: Iterable<[string, RemoteAttrs]>): void {
-    // Names added or removed locally while the answer was on its way are
-    // applied on top of it, since the server may have listed before or after them.
-    const changes = this.changedWhileListing.get(path);
-    const overlapping = (this.listingsInFlight.get(path) ?? 0) > 1;
-    this.abandonListing(path);
     const listing: Listing = new Map();
     for (const [name, attrs] of entries) {
       listing.set(name, attrs);
-      if (this.options.attrTtlMs > 0 && !changes?.has(name)) this.attrs.set(path === '' ? name : `${path}/${name}`, attrs);
+      if (this.options.attrTtlMs > 0) this.attrs.set(path === '' ? name : `${path}/${name}`, attrs);
     }
-    for (const [name, change] of changes ?? []) {
-      if (change === null) listing.delete(name);
-      else listing.set(name, change);
-    }
-    // Two fetches of one directory at once: which answer is newer is unknown.
-    if (this.options.dirTtlMs > 0 && !overlapping) this.dirs.set(path, listing);
+    if (this.options.dirTtlMs > 0) this.dirs.set(path, listing);
   }
 
   /** The name now exists (created, renamed to): no longer missing, and listed in its parent. */
@@ -120,7 +82,7 @@ export class MetadataCache {
     if (attrs && this.options.attrTtlMs > 0) this.attrs.set(path, attrs);
     else this.attrs.delete(path);
     this.dirs.get(parentOf(path))?.set(basename(path), attrs);
-    this.parentChanged(path, attrs);
+    this.parentChanged(path);
   }
 
   /** The name is gone (unlinked, renamed away). */
@@ -129,7 +91,7 @@ export class MetadataCache {
     this.dirs.delete(path);
     this.dirs.get(parentOf(path))?.delete(basename(path));
     if (this.options.negativeTtlMs > 0) this.missing.set(path, true);
-    this.parentChanged(path, null);
+    this.parentChanged(path);
   }
 
   /**
@@ -137,14 +99,8 @@ export class MetadataCache {
    * rsync and make compare directory times after writing into them, so the
    * cached time of the parent must not outlive the change.
    */
-  private parentChanged(path: string, change: RemoteAttrs | undefined | null): void {
-    if (path === '') return;
-    const parent = parentOf(path);
-    this.staleAttrs(parent);
-    if (!this.listingsInFlight.has(parent)) return;
-    const changes = this.changedWhileListing.get(parent) ?? new Map<string, RemoteAttrs | undefined | null>();
-    changes.set(basename(path), change);
-    this.changedWhileListing.set(parent, changes);
+  private parentChanged(path: string): void {
+    if (path !== '') this.staleAttrs(parentOf(path));
   }
 
   markMissing(path: string): void {

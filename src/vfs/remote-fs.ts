@@ -3,7 +3,6 @@ import { type HandleRef, RemoteLink } from '../remote/link.js';
 import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
-import { BoundedCache } from './bounded-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus } from './errors.js';
 import { FileHandle, type HandleIo } from './file-handle.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
@@ -81,9 +80,6 @@ export class RemoteFs {
   private readonly cache: MetadataCache;
   private readonly blocks: BlockCache;
   private readonly handles = new Map<number, FileHandle>();
-  /** Directories with names recently found missing, and listings being fetched because of them. */
-  private readonly misses = new BoundedCache<number>({ max: 1024, ttl: 20_000 }, 0);
-  private readonly listing = new Map<string, Promise<void>>();
   private nextFh = 1;
   private readonly io: HandleIo;
   private readonly root: string;
@@ -176,44 +172,15 @@ export class RemoteFs {
     const cached = this.cache.getAttrs(path);
     if (cached) return cached;
     if (this.cache.isMissing(path)) throw new FsError('ENOENT', 'lookup', path);
-    // A fresh listing of the parent answers "does not exist" without asking:
-    // creating many files in one directory (untar, a build) looks up each
-    // new name first.
-    const parent = path === '' ? undefined : this.cache.peekListing(parentOf(path));
-    if (parent && !parent.has(path.slice(path.lastIndexOf('/') + 1))) {
-      this.cache.markMissing(path);
-      throw new FsError('ENOENT', 'lookup', path);
-    }
     try {
       const attrs = await this.session.lstat(this.remote(path));
       this.cache.setAttrs(path, attrs);
       return attrs;
     } catch (err) {
       const error = fromSftpError(err, 'lstat', path);
-      if (error.code === 'ENOENT') {
-        this.cache.markMissing(path);
-        this.noteMiss(parentOf(path));
-      }
+      if (error.code === 'ENOENT') this.cache.markMissing(path);
       throw error;
     }
-  }
-
-  /**
-   * The second name found missing in a directory within the metadata TTL
-   * fetches its listing in the background, so later misses there are free.
-   * One miss alone (a probe for a config file) does not list a directory.
-   */
-  private noteMiss(dir: string): void {
-    if (this.options.dirTtlMs <= 0 || this.cache.peekListing(dir) || this.listing.has(dir)) return;
-    const misses = (this.misses.get(dir) ?? 0) + 1;
-    this.misses.set(dir, misses);
-    if (misses < 2) return;
-    this.misses.delete(dir);
-    const node = this.inodes.find(dir);
-    if (!node) return;
-    const pending = this.readdir(node.ino).then(() => undefined, () => undefined);
-    this.listing.set(dir, pending);
-    void pending.finally(() => this.listing.delete(dir));
   }
 
   private async exists(path: string): Promise<RemoteAttrs | undefined> {
@@ -364,14 +331,12 @@ export class RemoteFs {
           [...listing].map(async ([name, attrs]): Promise<[string, RemoteAttrs]> => [name, attrs ?? (await this.fetchAttrs(childPath(node.path, name)))]),
         );
       } else {
-        this.cache.startListing(node.path);
-        const list = await this.session.readdir(this.remote(node.path)).catch((err: unknown) => {
-          this.cache.abandonListing(node.path);
-          return this.diagnose(err, 'readdir', node.path, async () => {
+        const list = await this.session.readdir(this.remote(node.path)).catch((err: unknown) =>
+          this.diagnose(err, 'readdir', node.path, async () => {
             const attrs = await this.exists(node.path);
             return attrs && !isDir(attrs) ? 'ENOTDIR' : undefined;
-          });
-        });
+          }),
+        );
         entries = list.map((entry) => [entry.name, entry.attrs]);
         this.cache.setListing(node.path, entries);
       }

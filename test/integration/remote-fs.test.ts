@@ -370,27 +370,3 @@ describe('RemoteFs permissions as an unprivileged user', () => {
     }
   });
 });
-
-describe('RemoteFs answering lookups from a cached listing', () => {
-  it('finds names created locally after the listing and never those removed, and sees a remote file after the TTL', async () => {
-    const own = await openRemoteFs(ssh.server, { root: ssh.server.remoteRoot, dirTtlMs: 300, attrTtlMs: 300, negativeTtlMs: 300 });
-    try {
-      await mkdir(join(ssh.server.remoteRoot, 'listed'));
-      const dir = (await own.fs.lookup(ROOT_INO, 'listed')).ino;
-      expect(await errnoOf(own.fs.lookup(dir, 'a'))).toBe('ENOENT');
-      expect(await errnoOf(own.fs.lookup(dir, 'b'))).toBe('ENOENT');
-      // Two misses: the listing is fetched in the background.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const created = await own.fs.create(dir, 'c', 0o644, O_WRONLY | O_CREAT);
-      await own.fs.release(created.fh);
-      expect((await own.fs.lookup(dir, 'c')).attr.size).toBe(0);
-      await own.fs.unlink(dir, 'c');
-      expect(await errnoOf(own.fs.lookup(dir, 'c'))).toBe('ENOENT');
-      await writeFile(join(ssh.server.remoteRoot, 'listed', 'remote'), 'r');
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      expect((await own.fs.lookup(dir, 'remote')).attr.size).toBe(1);
-    } finally {
-      await own.close();
-    }
-  });
-});

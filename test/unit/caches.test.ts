@@ -112,36 +112,3 @@ describe('BlockCache', () => {
     expect(cache.has('c')).toBe(false);
   });
 });
-
-describe('MetadataCache listings fetched while names change', () => {
-  it('applies local creates and removes that raced with the fetch on top of its answer', () => {
-    const cache = new MetadataCache(options);
-    cache.startListing('d');
-    cache.added('d/new', attrs(1));
-    cache.removed('d/gone');
-    cache.setListing('d', [['old', attrs(2)], ['gone', attrs(3)]]);
-    expect([...cache.getListing('d')!.keys()].sort()).toEqual(['new', 'old']);
-    cache.startListing('d');
-    cache.setListing('d', [['old', attrs(2)]]);
-    expect([...cache.getListing('d')!.keys()]).toEqual(['old']);
-  });
-
-  it('keeps no listing when two fetches of one directory overlap', () => {
-    const cache = new MetadataCache(options);
-    cache.startListing('d');
-    cache.startListing('d');
-    cache.setListing('d', [['a', attrs(1)]]);
-    expect(cache.getListing('d')).toBeUndefined();
-    cache.setListing('d', [['a', attrs(1)]]);
-    expect(cache.getListing('d')).toBeDefined();
-  });
-
-  it('forgets an abandoned fetch', () => {
-    const cache = new MetadataCache(options);
-    cache.startListing('d');
-    cache.abandonListing('d');
-    cache.startListing('d');
-    cache.setListing('d', []);
-    expect(cache.getListing('d')).toBeDefined();
-  });
-});
