@@ -327,6 +327,10 @@ export class RemoteLink {
     return this.retrying('setstat', path, (s) => s.setstat(path, attrs));
   }
 
+  lsetstat(path: string, attrs: InputAttributes): Promise<void> {
+    return this.retrying('lsetstat', path, (s) => s.lsetstat(path, attrs));
+  }
+
   fsetstat(handle: HandleRef, attrs: InputAttributes): Promise<void> {
     return this.retrying('fsetstat', handle.path, (s) => s.fsetstat(RemoteLink.bufferOn(s, handle), handle.path, attrs));
   }

@@ -201,6 +201,11 @@ export class SftpSession {
     return this.call<void>('setstat', path, (cb) => this.sftp.setstat(path, attrs, (err) => cb(err, undefined)));
   }
 
+  /** setstat that does not follow a symlink (lsetstat@openssh.com). */
+  lsetstat(path: string, attrs: InputAttributes): Promise<void> {
+    return this.call<void>('lsetstat', path, (cb) => this.sftp.ext_openssh_lsetstat(path, attrs, (err) => cb(err, undefined)));
+  }
+
   fsetstat(handle: Buffer, path: string, attrs: InputAttributes): Promise<void> {
     return this.call<void>('fsetstat', path, (cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
   }

@@ -278,8 +278,22 @@ export class RemoteFs {
         return this.toAttr(ino, this.overlay(node, current));
       }
       const path = this.remote(node.path);
+      // SFTP's setstat follows symlinks; a symlink's own times (rsync -a, cp -a)
+      // need lsetstat@openssh.com, and without it are left alone rather than
+      // applied to the target or failing on a dangling link.
+      const shownMode = viaHandle ? 0 : ((await this.fetchAttrs(node.path).catch(() => undefined))?.mode ?? 0);
+      const symlink = (shownMode & S_IFMT) === S_IFLNK;
+      if (symlink && !this.session.extensions.has('lsetstat@openssh.com')) {
+        if (changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined) {
+          return this.toAttr(ino, await this.fetchAttrs(node.path));
+        }
+      }
       const apply = (attrs: Parameters<SftpSession['setstat']>[1]) =>
-        viaHandle ? this.session.fsetstat(viaHandle.ref, attrs) : this.session.setstat(path, attrs);
+        viaHandle
+          ? this.session.fsetstat(viaHandle.ref, attrs)
+          : symlink && this.session.extensions.has('lsetstat@openssh.com')
+            ? this.session.lsetstat(path, attrs)
+            : this.session.setstat(path, attrs);
 
       try {
         if (changes.size !== undefined) {

@@ -370,3 +370,25 @@ describe('RemoteFs permissions as an unprivileged user', () => {
     }
   });
 });
+
+describe('RemoteFs times of symlinks', () => {
+  it('sets a symlink\'s own times, also when it dangles, and leaves the target alone', async () => {
+    const own = await openRemoteFs(ssh.server, { root: ssh.server.remoteRoot });
+    try {
+      await mkdir(join(ssh.server.remoteRoot, 'links'));
+      await writeFile(join(ssh.server.remoteRoot, 'links', 'target'), 't');
+      const dir = (await own.fs.lookup(ROOT_INO, 'links')).ino;
+      const dangling = await own.fs.symlink(dir, 'dangling', 'nowhere');
+      const live = await own.fs.symlink(dir, 'live', 'target');
+      const targetBefore = (await stat(join(ssh.server.remoteRoot, 'links', 'target'))).mtimeMs;
+      const when = Date.UTC(2019, 5, 6, 7, 8, 9);
+      await own.fs.setattr(dangling.ino, { atimeMs: when, mtimeMs: when });
+      await own.fs.setattr(live.ino, { atimeMs: when, mtimeMs: when });
+      expect((await lstat(join(ssh.server.remoteRoot, 'links', 'dangling'))).mtimeMs).toBe(when);
+      expect((await lstat(join(ssh.server.remoteRoot, 'links', 'live'))).mtimeMs).toBe(when);
+      expect((await stat(join(ssh.server.remoteRoot, 'links', 'target'))).mtimeMs).toBe(targetBefore);
+    } finally {
+      await own.close();
+    }
+  });
+});
