@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { constants as fsConstants, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import type {
 } from '../../src/backends/fuse/addon-types.js';
 import { SetAttr } from '../../src/backends/fuse/addon-types.js';
 import { addonCandidates, loadAddon } from '../../src/platform/addon-loader.js';
+import { fuseUsable } from '../fixtures/tmount-mount.js';
 
 // Everything here touches the mount only through child processes: this
 // process serves the mount, so a synchronous fs call on it from here would
@@ -33,16 +34,6 @@ const TEST_TIMEOUT = 30_000;
 
 const IS_ROOT = process.getuid?.() === 0;
 
-/** Mounting needs read-write access to /dev/fuse (fusermount3 does the rest for other users). */
-function fuseUsable(): boolean {
-  if (process.platform !== 'linux') return false;
-  try {
-    accessSync('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** allow_other needs root or `user_allow_other` in /etc/fuse.conf. */
 function allowOtherPermitted(): boolean {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../fixtures/cli.js';
 import { useSshServer } from '../fixtures/ssh-server.js';
 import {
+  fuseUsable,
   isMounted,
   isolatedEnv,
   loginArgs,
@@ -30,15 +31,6 @@ import {
 
 const MiB = 1024 * 1024;
 
-function fuseUsable(): boolean {
-  if (process.platform !== 'linux') return false;
-  try {
-    accessSync('/dev/fuse', fsConstants.R_OK | fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const sha256sums = async (...files: string[]): Promise<string[]> =>
   (await ok('sha256sum', files)).trim().split('\n').map((line) => line.split(' ')[0]!);

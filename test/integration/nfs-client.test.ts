@@ -18,7 +18,7 @@ import { CLI } from '../fixtures/cli.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
 import { RpcTestClient } from '../fixtures/rpc-client.js';
 import { useSshServer } from '../fixtures/ssh-server.js';
-import { isolatedEnv, loginArgs, remoteSpec, run, tempBase } from '../fixtures/tmount-mount.js';
+import { isolatedEnv, loginArgs, ok, remoteSpec, run, tempBase } from '../fixtures/tmount-mount.js';
 
 const WATCHDOG = fileURLToPath(new URL('../fixtures/mount-watchdog.mjs', import.meta.url));
 const SCHEMA = JSON.parse(readFileSync(fileURLToPath(new URL('../../schema/status.schema.json', import.meta.url)), 'utf8'));
@@ -40,13 +40,7 @@ const remote = (...parts: string[]) => join(ssh.server.remoteRoot, dir, ...parts
 const url = (...parts: string[]) =>
   `nfs://127.0.0.1${[exportPath, dir, ...parts].join('/')}?nfsport=${server.port}&mountport=${server.mountPort}&version=3`;
 
-async function libnfs(tool: string, args: string[], timeout = 60_000): Promise<string> {
-  const result = await run(`/usr/bin/${tool}`, args, { timeout });
-  if (result.code !== 0) {
-    throw new Error(`${tool} ${args.join(' ')} ${result.signal ? `was killed by ${result.signal}` : `exited ${result.code}`}: ${result.stderr.trim() || result.stdout.trim()}`);
-  }
-  return result.stdout;
-}
+const libnfs = (tool: string, args: string[], timeout = 60_000) => ok(`/usr/bin/${tool}`, args, { timeout });
 
 beforeAll(async () => {
   opened = await openRemoteFs(ssh.server);
