@@ -3,10 +3,13 @@
 // against node-api-headers, and only when a source is newer than the build.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// Node installs its own headers, libuv's among them, beside its binary; the
+// FUSE addon reads requests on the event loop when they are there.
+const NODE_INCLUDE = join(dirname(process.execPath), '..', 'include', 'node');
 
 /** Which OSes each addon is for; an addon folder not listed here is not built. */
 const ADDONS = {
@@ -35,7 +38,8 @@ for (const [name, platforms] of Object.entries(ADDONS)) {
   if (builtAt(dir, name) >= newestMtime(dir)) continue;
   process.stdout.write(`build-addons: building ${name}\n`);
   const cmakeJs = join(ROOT, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
-  const result = spawnSync(process.execPath, [cmakeJs, 'build', '--directory', dir, '--out', join(dir, 'build')], {
+  const defines = existsSync(join(NODE_INCLUDE, 'uv.h')) ? [`--CDTMOUNT_NODE_INCLUDE=${NODE_INCLUDE}`] : [];
+  const result = spawnSync(process.execPath, [cmakeJs, 'build', '--directory', dir, '--out', join(dir, 'build'), ...defines], {
     stdio: 'inherit',
     cwd: ROOT,
   });

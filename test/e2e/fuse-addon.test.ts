@@ -50,6 +50,16 @@ beforeAll(() => {
   if (fuseUsable()) addon = loadAddon<FuseAddon>('fuse');
 });
 
+/**
+ * The two ways the addon can hand requests to JS; every behaviour below must
+ * hold for both. The event-loop one needs libuv's headers at build time,
+ * which Node installs beside its binary on every platform this runs on.
+ */
+const DISPATCH: { name: string; options: Partial<FuseMountOptions> }[] = [
+  { name: 'loop threads', options: { threads: 2 } },
+  { name: 'event loop', options: { eventLoop: true } },
+];
+
 interface Inode {
   ino: number;
   mode: number;
@@ -383,6 +393,9 @@ async function tempDir(): Promise<string> {
   return base;
 }
 
+/** The dispatch mode of the suite being run. */
+let dispatch: Partial<FuseMountOptions> = {};
+
 async function mountMemFs(
   fs = new MemFs(),
   options: Partial<FuseMountOptions> = {},
@@ -391,7 +404,7 @@ async function mountMemFs(
   await mkdir(dir);
   const session: FuseSession = new addon.FuseSession(
     dir,
-    { fsname: 'memfs@test:/', subtype: 'tmount-test', threads: 2, ...options },
+    { fsname: 'memfs@test:/', subtype: 'tmount-test', ...dispatch, ...options },
     (request) => fs.handle(session, request),
   );
   session.mount();
@@ -399,10 +412,15 @@ async function mountMemFs(
   return { dir, fs, session };
 }
 
-describe.skipIf(!fuseUsable())('FUSE addon (real mounts)', () => {
+describe.skipIf(!fuseUsable()).each(DISPATCH)('FUSE addon (real mounts, $name)', ({ options }) => {
+  beforeAll(() => {
+    dispatch = options;
+  });
+
   it('reports the libfuse version and exports exactly the contract', () => {
     expect(addon.libfuseVersion()).toMatch(/^3\.\d+\.\d+$/);
-    expect(Object.keys(addon).sort()).toEqual(['FuseSession', 'libfuseVersion']);
+    expect(Object.keys(addon).sort()).toEqual(['FuseSession', 'libfuseVersion', 'readsOnEventLoop']);
+    expect(addon.readsOnEventLoop).toBe(true);
     expect(addonCandidates('fuse')[0]).toMatch(/addons\/fuse\/build\/Release\/tmount_fuse\.node$/);
   });
 
@@ -685,11 +703,12 @@ describe.skipIf(!fuseUsable())('FUSE addon (real mounts)', () => {
   });
 });
 
-describe.skipIf(!fuseUsable())('FUSE addon process lifetime', () => {
+describe.skipIf(!fuseUsable()).each(DISPATCH)('FUSE addon process lifetime ($name)', ({ options }) => {
+  const mountOptions = JSON.stringify({ fsname: 'child', subtype: 'tmount-test', ...options });
   const script = (body: string): string => `
     const addon = require(${JSON.stringify(addonCandidates('fuse')[0])});
     const dir = process.argv[1];
-    const session = new addon.FuseSession(dir, { fsname: 'child', subtype: 'tmount-test' }, (r) => {
+    const session = new addon.FuseSession(dir, ${mountOptions}, (r) => {
       if (r.op === 'forget') return;
       if (r.op === 'getattr') return session.replyAttr(r.id, { ino: 1, mode: 0o40755, nlink: 2, uid: 0, gid: 0, size: 0, blocks: 0, blksize: 4096, atimeMs: 0, mtimeMs: 0, ctimeMs: 0 }, 1);
       session.replyErr(r.id, 38);
@@ -720,7 +739,7 @@ describe.skipIf(!fuseUsable())('FUSE addon process lifetime', () => {
       const addon = require(${JSON.stringify(addonCandidates('fuse')[0])});
       const dir = process.argv[1];
       process.on('uncaughtException', (error) => process.stdout.write('uncaught: ' + error.message + '\\n'));
-      const session = new addon.FuseSession(dir, { fsname: 'child', subtype: 'tmount-test' }, (r) => {
+      const session = new addon.FuseSession(dir, ${mountOptions}, (r) => {
         if (r.op === 'lookup') throw new Error('bug on ' + r.name);
         if (r.op === 'forget') return;
         if (r.op === 'getattr') return session.replyAttr(r.id, { ino: 1, mode: 0o40755, nlink: 2, uid: 0, gid: 0, size: 0, blocks: 0, blksize: 4096, atimeMs: 0, mtimeMs: 0, ctimeMs: 0 }, 1);

@@ -10,6 +10,7 @@ static Napi::Value LibfuseVersion(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FuseSession", tmount::Session::Define(env));
   exports.Set("libfuseVersion", Napi::Function::New<LibfuseVersion>(env, "libfuseVersion"));
+  exports.Set("readsOnEventLoop", Napi::Boolean::New(env, tmount::Session::CanReadOnEventLoop()));
   return exports;
 }
 

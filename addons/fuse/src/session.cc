@@ -74,6 +74,10 @@ MountOptions ParseOptions(const Napi::Value& value) {
     options.threads = static_cast<unsigned>(ToUnsigned(threads, what + ".threads", kMaxThreads));
     if (options.threads == 0) throw Napi::TypeError::New(value.Env(), what + ".threads must be at least 1");
   }
+  options.eventLoop = ToOptionalBool(object, "eventLoop", what);
+  if (options.eventLoop && !Session::CanReadOnEventLoop()) {
+    throw Napi::TypeError::New(value.Env(), what + ".eventLoop: this build cannot read /dev/fuse on the event loop (built without libuv's headers); leave it unset");
+  }
   return options;
 }
 
@@ -231,6 +235,7 @@ Napi::Value Session::Mount(const Napi::CallbackInfo& info) {
     close(wake[1]);
     throw;
   }
+  if (options_.eventLoop) inlineHandler_ = Napi::Persistent(handler_.Value());
   handler_.Reset();
 
   wakeRead_ = wake[0];
@@ -262,6 +267,16 @@ Napi::Value Session::Mount(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, std::string("could not start the FUSE thread: ") + error.what());
   }
   Track(this);
+  if (options_.eventLoop) {
+    try {
+      StartReading(env);
+    } catch (...) {
+      // The supervisor unmounts and the finalizer settles the rest, as for unmount().
+      state_ = State::kClosing;
+      Wake();
+      throw;
+    }
+  }
   return env.Undefined();
 }
 
@@ -274,6 +289,7 @@ Napi::Value Session::Unmount(const Napi::CallbackInfo& info) {
   }
   if (state_ == State::kMounted) {
     state_ = State::kClosing;
+    StopReading();
     Wake();
   }
   unmountWaiters_.push_back(deferred);
@@ -349,6 +365,10 @@ void Session::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
     pending_.emplace(request->id, pending);
   }
   uint64_t id = request->id;
+  if (options_.eventLoop) {
+    CallJs(inlineHandler_.Env(), inlineHandler_.Value(), this, request.release());
+    return;
+  }
   if (tsfn_.NonBlockingCall(request.get()) == napi_ok) {
     request.release();
     return;
@@ -363,6 +383,10 @@ void Session::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
 }
 
 void Session::SubmitForget(std::unique_ptr<Request> request) {
+  if (options_.eventLoop) {
+    CallJs(inlineHandler_.Env(), inlineHandler_.Value(), this, request.release());
+    return;
+  }
   if (tsfn_.NonBlockingCall(request.get()) == napi_ok) request.release();
 }
 
@@ -435,13 +459,20 @@ void Session::Loop() {
 }
 
 void Session::Supervise() {
-  std::vector<std::thread> loops;
-  try {
-    for (unsigned i = 0; i < options_.threads; ++i) loops.emplace_back(&Session::Loop, this);
-  } catch (const std::system_error&) {
-    // Fewer loop threads than asked still serve the mount; none ends it.
+  if (options_.eventLoop) {
+    // The JS thread reads; it (or a teardown) writes the wake pipe when the loop must end.
+    pollfd wake{wakeRead_, POLLIN, 0};
+    while (poll(&wake, 1, -1) < 0 && errno == EINTR) {
+    }
+  } else {
+    std::vector<std::thread> loops;
+    try {
+      for (unsigned i = 0; i < options_.threads; ++i) loops.emplace_back(&Session::Loop, this);
+    } catch (const std::system_error&) {
+      // Fewer loop threads than asked still serve the mount; none ends it.
+    }
+    for (auto& loop : loops) loop.join();
   }
-  for (auto& loop : loops) loop.join();
 
   fuse_session* se;
   {
@@ -476,6 +507,7 @@ void Session::StopAndJoin() {
 void Session::OnEnvCleanup(Session* session) {
   session->cleanupHookActive_ = false;
   session->envTearingDown_ = true;
+  session->StopReading();
   session->StopAndJoin();
   Untrack(session);
 }
@@ -500,7 +532,16 @@ void Session::OnTsfnFinalized(Napi::Env env) {
   if (wakeWrite_ >= 0) close(wakeWrite_);
   wakeRead_ = wakeWrite_ = -1;
   state_ = State::kClosed;
-  if (envTearingDown_) return;
+  StopReading();
+  std::free(inlineBuf_.mem);
+  inlineBuf_.mem = nullptr;
+  if (envTearingDown_) {
+    // Its destructor would emit an async-hooks event into an environment that is going away.
+    (void)asyncContext_.release();
+    return;
+  }
+  asyncContext_.reset();
+  inlineHandler_.Reset();
   if (cleanupHookActive_) {
     cleanupHook_.Remove(env);
     cleanupHookActive_ = false;

@@ -16,6 +16,8 @@
 
 #include "request.h"
 
+struct uv_poll_s;
+
 namespace tmount {
 
 struct MountOptions {
@@ -29,6 +31,8 @@ struct MountOptions {
   // 0 keeps what the kernel offers.
   uint32_t maxReadahead = 0;
   unsigned threads = 1;
+  // Read requests on the JS thread's event loop instead of loop threads.
+  bool eventLoop = false;
 };
 
 // What the reply side must know about a request that JS has not answered yet.
@@ -45,9 +49,13 @@ struct Pending {
 //
 // Threads:
 //  - the JS thread runs every method exposed to JS, CallJs and the finalizer;
-//  - `threads` loop threads read /dev/fuse and run the op callbacks (ops.cc);
-//  - one supervisor thread starts the loops, joins them, then tears the
-//    libfuse session down, so that the JS thread never waits for the kernel.
+//  - `threads` loop threads read /dev/fuse and run the op callbacks (ops.cc),
+//    or, with `eventLoop`, the JS thread itself reads /dev/fuse when libuv
+//    reports it readable and hands each request to JS at once: one thread
+//    wake-up fewer per request, which is most of a small request's latency;
+//  - one supervisor thread starts the loops (or waits for the stop signal),
+//    joins them, then tears the libfuse session down, so that the JS thread
+//    never waits for the kernel.
 //
 // Lock order: lifeMutex_ before tableMutex_.
 class Session : public Napi::ObjectWrap<Session> {
@@ -67,6 +75,8 @@ class Session : public Napi::ObjectWrap<Session> {
   static void CallJs(Napi::Env env, Napi::Function handler, Session* session, Request* request);
   // Registered with atexit(3) by the first mount.
   static void StopAllAtExit();
+  // Whether this build can read requests on the event loop (it needs libuv's headers).
+  static bool CanReadOnEventLoop();
 
  private:
   using Tsfn = Napi::TypedThreadSafeFunction<Session, Request, &Session::CallJs>;
@@ -104,6 +114,11 @@ class Session : public Napi::ObjectWrap<Session> {
 
   void Supervise();
   void Loop();
+  // Event-loop mode, JS thread only.
+  void StartReading(Napi::Env env);
+  void StopReading();
+  void ReadAvailable();
+  static void OnReadable(uv_poll_s* poll, int status, int events);
   void Wake();
   void StopAndJoin();
   bool IsPending(uint64_t id);
@@ -125,6 +140,13 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Env::CleanupHook<void (*)(Session*), Session> cleanupHook_;
   bool cleanupHookActive_ = false;
   bool envTearingDown_ = false;
+  // Event-loop mode: the handler JS requests go to, the poll watching
+  // /dev/fuse (null once stopped), the buffer requests are read into, and
+  // the async context callbacks run in (so that promises settle after each batch).
+  Napi::FunctionReference inlineHandler_;
+  uv_poll_s* poll_ = nullptr;
+  fuse_buf inlineBuf_{};
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
 
   // Created by mount() on the JS thread before any FUSE thread exists; loop
   // threads call NonBlockingCall; the supervisor releases it once, after the

@@ -120,6 +120,12 @@ export interface FuseMountOptions {
   writebackCache?: boolean;
   /** Worker threads that read /dev/fuse; requests never wait on JS either way. */
   threads?: number;
+  /**
+   * Read /dev/fuse on the JS thread's event loop instead of worker threads
+   * (`threads` is then ignored): a request reaches JS without a second thread
+   * waking up. Only where `readsOnEventLoop` says the build can.
+   */
+  eventLoop?: boolean;
 }
 
 export interface FuseSession {
@@ -153,4 +159,6 @@ export interface FuseAddon {
   FuseSession: new (mountpoint: string, options: FuseMountOptions, handler: (request: FuseRequest) => void) => FuseSession;
   /** libfuse's version string, e.g. "3.14.0". */
   libfuseVersion(): string;
+  /** Whether this build can read requests on the event loop (built with libuv's headers). */
+  readsOnEventLoop: boolean;
 }

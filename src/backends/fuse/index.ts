@@ -38,6 +38,7 @@ export const fuseBackend: Backend = {
         maxWrite: MAX_WRITE,
         maxReadahead: tuning.maxReadAhead,
         writebackCache,
+        eventLoop: addon.readsOnEventLoop,
       },
       (request) => driver!.handle(request),
     );
