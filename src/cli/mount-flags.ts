@@ -22,6 +22,13 @@ export function parseSize(flag: string) {
   };
 }
 
+function parseCount(flag: string) {
+  return (text: string): number => {
+    if (!/^\d+$/.test(text)) throw new UserError('usage', `invalid ${flag} '${text}'; give a whole number, e.g. 128 (0 turns it off)`);
+    return Number(text);
+  };
+}
+
 function parseId(flag: string) {
   return (text: string): number => {
     if (!/^\d+$/.test(text)) throw new UserError('usage', `invalid ${flag} '${text}'; give a numeric id`);
@@ -55,6 +62,7 @@ export function addTuningOptions(command: Command): Command {
     .addOption(new Option('--negative-timeout <s>', 'seconds "no such file" is trusted').default(20).argParser(parseSeconds('--negative-timeout')))
     .addOption(new Option('--cache-size <bytes>', 'memory for file data, e.g. 128M').default(128 * 1024 ** 2, '128M').argParser(parseSize('--cache-size')))
     .addOption(new Option('--max-read-ahead <bytes>', 'largest read-ahead of a sequential reader, e.g. 8M').default(8 * 1024 ** 2, '8M').argParser(parseSize('--max-read-ahead')))
+    .addOption(new Option('--dir-prefetch <n>', 'after listing a directory, fetch the listings of up to n of its subdirectories in the background (0: off)').default(128).argParser(parseCount('--dir-prefetch')))
     .option('--debug', 'log every filesystem request with its latency to stderr', false)
     .option('--no-reconnect', 'do not reconnect after the connection drops: the mount goes disconnected at once')
     .addOption(new Option('--reconnect-timeout <s>', 'stop reconnecting after this many seconds (default: never)').argParser(parseSeconds('--reconnect-timeout')))
@@ -80,6 +88,7 @@ export interface TuningFlags {
   negativeTimeout: number;
   cacheSize: number;
   maxReadAhead: number;
+  dirPrefetch: number;
   debug: boolean;
   readonly: boolean;
   nonempty: boolean;
@@ -115,6 +124,7 @@ export function tuningFromFlags(flags: TuningFlags, log: (line: string) => void)
       negativeTtlMs: flags.negativeTimeout * 1000,
       dataCacheBytes: flags.cacheSize,
       maxReadAheadBytes: flags.maxReadAhead,
+      dirPrefetch: flags.dirPrefetch,
     },
     tuning: {
       allowOther: flags.allowOther || o.has('allow_other'),

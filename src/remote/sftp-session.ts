@@ -237,10 +237,36 @@ export class SftpSession {
     );
   }
 
-  readdir(path: string): Promise<RemoteDirEntry[]> {
-    return this.call<FileEntryWithStats[]>('readdir', path, (cb) => this.sftp.readdir(path, cb)).then((list) =>
-      list.map((entry) => ({ name: entry.filename, attrs: toAttrs(entry.attrs as Stats) })),
-    );
+  /**
+   * A whole directory. Each READDIR answers the next batch of names (100 from
+   * OpenSSH) until one answers EOF. They are sent in rounds, 3 at first, so
+   * that a directory of up to 200 names costs OPENDIR plus one round trip
+   * instead of one per batch, the EOF and the CLOSE; then 8 at a time for big
+   * directories. The handle is closed without waiting for it.
+   */
+  async readdir(path: string): Promise<RemoteDirEntry[]> {
+    const handle = await this.call<Buffer>('opendir', path, (cb) => this.sftp.opendir(path, cb));
+    const names: FileEntryWithStats[] = [];
+    try {
+      for (let eof = false, depth = 3; !eof; depth = 8) {
+        const batches = await Promise.all(Array.from({ length: depth }, () => this.readdirBatch(handle, path)));
+        for (const batch of batches) {
+          if (batch) names.push(...batch);
+          else eof = true;
+        }
+      }
+    } finally {
+      this.close(handle, path).catch(() => {});
+    }
+    return names.map((entry) => ({ name: entry.filename, attrs: toAttrs(entry.attrs as Stats) }));
+  }
+
+  /** One READDIR: the next batch of names without . and .., or undefined at the end. */
+  private readdirBatch(handle: Buffer, path: string): Promise<FileEntryWithStats[] | undefined> {
+    return this.call<FileEntryWithStats[]>('readdir', path, (cb) => this.sftp.readdir(handle, cb)).catch((err: unknown) => {
+      if (err instanceof SftpError && err.status === SftpStatus.eof) return undefined;
+      throw err;
+    });
   }
 
   mkdir(path: string, mode: number): Promise<void> {

@@ -27,6 +27,11 @@ export class MetadataCache {
   private readonly missing: BoundedCache<true>;
   hits = 0;
   misses = 0;
+  /**
+   * Counts local changes (creates, removes, writes, renames): a listing
+   * fetched across one may miss it, and is then not cached.
+   */
+  epoch = 0;
 
   constructor(private readonly options: MetadataCacheOptions) {
     this.attrs = lru<RemoteAttrs>(options.maxEntries, options.attrTtlMs, { mode: 0, size: 0, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0 });
@@ -52,6 +57,11 @@ export class MetadataCache {
     return this.count(this.dirs.get(path));
   }
 
+  /** Whether a listing is cached, without counting a hit or a miss. */
+  hasListing(path: string): boolean {
+    return this.dirs.get(path) !== undefined;
+  }
+
   /** Fresh attributes from the remote: cache them and patch the parent's listing. */
   setAttrs(path: string, attrs: RemoteAttrs): void {
     if (this.options.attrTtlMs > 0) this.attrs.set(path, attrs);
@@ -59,8 +69,15 @@ export class MetadataCache {
     if (path !== '') this.dirs.get(parentOf(path))?.set(basename(path), attrs);
   }
 
+  /** Attributes a local change gave the path (a write that grew it), known without asking. */
+  changedAttrs(path: string, attrs: RemoteAttrs): void {
+    this.epoch++;
+    this.setAttrs(path, attrs);
+  }
+
   /** The attributes changed in a way we cannot compute: the next reader asks the remote. */
   staleAttrs(path: string): void {
+    this.epoch++;
     this.attrs.delete(path);
     if (path === '') return;
     const listing = this.dirs.get(parentOf(path));
@@ -78,6 +95,7 @@ export class MetadataCache {
 
   /** The name now exists (created, renamed to): no longer missing, and listed in its parent. */
   added(path: string, attrs: RemoteAttrs | undefined): void {
+    this.epoch++;
     this.missing.delete(path);
     if (attrs && this.options.attrTtlMs > 0) this.attrs.set(path, attrs);
     else this.attrs.delete(path);
@@ -87,6 +105,7 @@ export class MetadataCache {
 
   /** The name is gone (unlinked, renamed away). */
   removed(path: string): void {
+    this.epoch++;
     this.attrs.delete(path);
     this.dirs.delete(path);
     this.dirs.get(parentOf(path))?.delete(basename(path));
@@ -109,6 +128,7 @@ export class MetadataCache {
 
   /** Forgets everything under a directory that moved or disappeared. */
   dropTree(path: string): void {
+    this.epoch++;
     for (const cache of [this.attrs, this.dirs, this.missing] as BoundedCache<object>[]) {
       for (const key of cache.keys()) if (isInside(key, path)) cache.delete(key);
     }
@@ -116,6 +136,7 @@ export class MetadataCache {
 
   /** Forgets everything (a reconnect, or the user asked). */
   clear(): void {
+    this.epoch++;
     this.attrs.clear();
     this.dirs.clear();
     this.missing.clear();

@@ -16,6 +16,8 @@ export interface RemoteFsOptions {
   writeBackBytes: number;
   /** WRITE requests in flight per open file. */
   writeDepth: number;
+  /** Subdirectories of a listed directory whose listings are fetched ahead (0: none). */
+  dirPrefetch: number;
 }
 
 /**
@@ -34,4 +36,5 @@ export const DEFAULT_OPTIONS: RemoteFsOptions = {
   maxReadAheadBytes: 8 * 1024 * 1024,
   writeBackBytes: 4 * 1024 * 1024,
   writeDepth: 16,
+  dirPrefetch: 128,
 };

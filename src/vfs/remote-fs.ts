@@ -6,6 +6,7 @@ import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus } from './errors.js';
 import { FileHandle, type HandleIo } from './file-handle.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
+import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
 import { MetadataCache } from './metadata-cache.js';
 import { DEFAULT_OPTIONS, type RemoteFsOptions } from './options.js';
 import { childPath, isValidName, normalizeRemoteRoot, parentOf, remotePath } from './paths.js';
@@ -78,6 +79,7 @@ export class RemoteFs {
   readonly inodes = new InodeTable();
   readonly stats: FsStats = newStats();
   private readonly cache: MetadataCache;
+  private readonly listings: ListingFetcher;
   private readonly blocks: BlockCache;
   private readonly handles = new Map<number, FileHandle>();
   private nextFh = 1;
@@ -96,6 +98,13 @@ export class RemoteFs {
       negativeTtlMs: this.options.negativeTtlMs,
       maxEntries: this.options.metadataEntries,
     });
+    this.listings = new ListingFetcher(
+      async (path): Promise<ListingEntries> => (await this.session.readdir(this.remote(path))).map((entry) => [entry.name, entry.attrs]),
+      this.cache,
+      // A few at a time: the server answers requests in order, and a user's
+      // own request should not queue behind many speculative ones.
+      { ahead: this.options.dirPrefetch, concurrency: 4 },
+    );
     this.blocks = new BlockCache(this.options.dataCacheBytes);
     const blockSize = largestPowerOfTwoAtMost(Math.min(256 * 1024, session.maxReadLen));
     this.io = {
@@ -339,20 +348,20 @@ export class RemoteFs {
     return this.run('readdir', `#${ino}`, async () => {
       const node = this.liveNode(ino, 'readdir');
       const listing = this.cache.getListing(node.path);
-      let entries: [string, RemoteAttrs][];
+      let entries: ListingEntries;
       if (listing) {
+        this.listings.ahead(node.path, listing);
         entries = await Promise.all(
           [...listing].map(async ([name, attrs]): Promise<[string, RemoteAttrs]> => [name, attrs ?? (await this.fetchAttrs(childPath(node.path, name)))]),
         );
       } else {
-        const list = await this.session.readdir(this.remote(node.path)).catch((err: unknown) =>
+        entries = await this.listings.get(node.path).catch((err: unknown) =>
           this.diagnose(err, 'readdir', node.path, async () => {
             const attrs = await this.exists(node.path);
             return attrs && !isDir(attrs) ? 'ENOTDIR' : undefined;
           }),
         );
-        entries = list.map((entry) => [entry.name, entry.attrs]);
-        this.cache.setListing(node.path, entries);
+        this.listings.ahead(node.path, entries);
       }
       return entries.map(([name, attrs]) => {
         const known = this.inodes.find(childPath(node.path, name));
@@ -451,7 +460,7 @@ export class RemoteFs {
       // What this write does to size and mtime is known without asking; the
       // remote's own values replace these once the data has landed.
       const cached = this.cache.getAttrs(handle.node.path);
-      if (cached) this.cache.setAttrs(handle.node.path, { ...cached, size: Math.max(cached.size, handle.size), mtimeMs: Date.now() });
+      if (cached) this.cache.changedAttrs(handle.node.path, { ...cached, size: Math.max(cached.size, handle.size), mtimeMs: Date.now() });
       return written;
     });
   }
@@ -655,6 +664,7 @@ export class RemoteFs {
       throw Object.assign(new Error(`the remote path ${this.remote('')} is gone: ${(err as Error).message}`), { fatal: true });
     }
     this.cache.clear();
+    this.listings.clear();
     for (const handle of this.handles.values()) {
       if (handle.closed) continue;
       if (handle.node.unlinked) {

@@ -61,6 +61,14 @@ async function readAll(ino: number): Promise<Buffer> {
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
+async function waitFor(condition: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('RemoteFs against a real sshd', () => {
   it('looks up, stats and lists what is on the remote', async () => {
     await writeFile(remote('a.txt'), 'hello');
@@ -284,6 +292,65 @@ describe('RemoteFs against a real sshd', () => {
     await writeFile(remote('v'), 'version two, longer');
     await utimes(remote('v'), new Date(), new Date(Date.now() + 5000));
     expect((await readAll(ino)).toString()).toBe('version two, longer');
+  });
+
+  it('lists directories of any size in full: empty, one READDIR batch, and many', async () => {
+    await mkdir(remote('empty'));
+    await mkdir(remote('many'));
+    const names = Array.from({ length: 1234 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+    await Promise.all(names.map((name) => writeFile(remote('many', name), name)));
+    await writeFile(remote('one'), '1');
+    expect(await fs.readdir((await fs.lookup(dirIno, 'empty')).ino)).toEqual([]);
+    const many = await fs.readdir((await fs.lookup(dirIno, 'many')).ino);
+    expect(many.map((e) => e.name).sort()).toEqual(names);
+    expect(many.find((e) => e.name === 'n0042')?.attr.size).toBe(5);
+    expect((await fs.readdir(dirIno)).map((e) => e.name).sort()).toEqual(['empty', 'many', 'one']);
+  });
+
+  it('fetches the listings of subdirectories when their parent is listed, so a walk into them needs no round trip', async () => {
+    for (const sub of ['s1', 's2']) {
+      await mkdir(remote('tree', sub), { recursive: true });
+      await writeFile(remote('tree', sub, 'f'), sub);
+    }
+    await writeFile(remote('tree', 'plain'), 'x');
+    const own = await openRemoteFs(ssh.server, { root: remote() });
+    try {
+      const listed: string[] = [];
+      const readdir = own.link.readdir.bind(own.link);
+      own.link.readdir = (path: string) => {
+        listed.push(path.slice(remote().length + 1));
+        return readdir(path);
+      };
+      const tree = await own.fs.lookup(ROOT_INO, 'tree');
+      await own.fs.readdir(tree.ino);
+      await waitFor(() => listed.length === 3);
+      expect(listed.sort()).toEqual(['tree', 'tree/s1', 'tree/s2']);
+      // Let the background listings land in the cache.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const s1 = await own.fs.lookup(tree.ino, 's1');
+      expect((await own.fs.readdir(s1.ino)).map((e) => [e.name, e.attr.size])).toEqual([['f', 2]]);
+      expect(listed).toHaveLength(3);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('fetches nothing ahead with dirPrefetch 0', async () => {
+    await mkdir(remote('tree', 'sub'), { recursive: true });
+    const own = await openRemoteFs(ssh.server, { root: remote(), dirPrefetch: 0 });
+    try {
+      const listed: string[] = [];
+      const readdir = own.link.readdir.bind(own.link);
+      own.link.readdir = (path: string) => {
+        listed.push(path);
+        return readdir(path);
+      };
+      await own.fs.readdir((await own.fs.lookup(ROOT_INO, 'tree')).ino);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(listed).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
   });
 
   it('reflects local changes in cached listings and lookups at once', async () => {

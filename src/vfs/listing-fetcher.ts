@@ -1,0 +1,89 @@
+import type { RemoteAttrs } from '../remote/sftp-session.js';
+import type { MetadataCache } from './metadata-cache.js';
+import { childPath } from './paths.js';
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+
+/** Subdirectories waiting to be listed ahead; past this the oldest wishes are dropped. */
+const MAX_WAITING = 4096;
+
+export type ListingEntries = [string, RemoteAttrs][];
+
+export interface ListingFetcherOptions {
+  /** Subdirectories of a listing whose own listings are fetched ahead; 0 turns that off. */
+  ahead: number;
+  /** Listings fetched ahead at the same time. */
+  concurrency: number;
+}
+
+/**
+ * Fetches directory listings for RemoteFs. Concurrent askers of the same
+ * directory share one request, and a listing is cached only if nothing
+ * changed locally while it was on the way (it could miss a file just
+ * created). After a listing, those of its subdirectories are fetched in the
+ * background, newest first: a tree walk (find, ls -R, git status, a file
+ * manager counting items) asks for them next, and they then cost no round
+ * trip of their own.
+ */
+export class ListingFetcher {
+  private readonly inflight = new Map<string, Promise<ListingEntries>>();
+  /** A stack: the subdirectories of the latest listing come out first, in listing order. */
+  private readonly waiting: string[] = [];
+  private running = 0;
+
+  constructor(
+    private readonly fetch: (path: string) => Promise<ListingEntries>,
+    private readonly cache: MetadataCache,
+    private readonly options: ListingFetcherOptions,
+  ) {}
+
+  get(path: string): Promise<ListingEntries> {
+    const pending = this.inflight.get(path);
+    if (pending) return pending;
+    const epoch = this.cache.epoch;
+    const request = this.fetch(path)
+      .then((entries) => {
+        if (this.cache.epoch === epoch) this.cache.setListing(path, entries);
+        return entries;
+      })
+      .finally(() => this.inflight.delete(path));
+    this.inflight.set(path, request);
+    return request;
+  }
+
+  /** Queues the listings of the subdirectories in `entries` (the listing of `path`). */
+  ahead(path: string, entries: Iterable<[string, RemoteAttrs | undefined]>): void {
+    if (this.options.ahead <= 0) return;
+    const subdirs: string[] = [];
+    for (const [name, attrs] of entries) {
+      if (!attrs || (attrs.mode & S_IFMT) !== S_IFDIR) continue;
+      const child = childPath(path, name);
+      if (!this.inflight.has(child) && !this.cache.hasListing(child)) subdirs.push(child);
+      if (subdirs.length >= this.options.ahead) break;
+    }
+    for (let i = subdirs.length - 1; i >= 0; i--) this.waiting.push(subdirs[i]!);
+    if (this.waiting.length > MAX_WAITING) this.waiting.splice(0, this.waiting.length - MAX_WAITING);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+      const path = this.waiting.pop()!;
+      if (this.inflight.has(path) || this.cache.hasListing(path)) continue;
+      this.running++;
+      // A failure here is not the user's: whoever lists the directory for real sees its own.
+      void this.get(path)
+        .catch(() => undefined)
+        .finally(() => {
+          this.running--;
+          this.pump();
+        });
+    }
+  }
+
+  /** Drops the wishes (a reconnect or an unmount); requests in flight finish on their own. */
+  clear(): void {
+    this.waiting.length = 0;
+  }
+}
