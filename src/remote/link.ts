@@ -336,6 +336,32 @@ export class RemoteLink {
   }
 
   /**
+   * A change of attributes and the attributes it left, in one round trip:
+   * both requests go out together, and the server handles requests on the
+   * same file in order. `via` picks the request: setstat follows a symlink,
+   * lsetstat does not, a handle names an open file. Both are idempotent.
+   */
+  changeAndStat(via: { path: string; link?: boolean } | { handle: HandleRef }, attrs: InputAttributes): Promise<RemoteAttrs> {
+    const path = 'handle' in via ? via.handle.path : via.path;
+    return this.retrying('setstat', path, async (s) => {
+      let change: Promise<void>;
+      let stat: Promise<RemoteAttrs>;
+      if ('handle' in via) {
+        const buffer = RemoteLink.bufferOn(s, via.handle);
+        change = s.fsetstat(buffer, path, attrs);
+        stat = s.fstat(buffer, path);
+      } else {
+        change = via.link ? s.lsetstat(path, attrs) : s.setstat(path, attrs);
+        stat = s.lstat(path);
+      }
+      // A failed change is what the caller hears about; the stat after it is moot.
+      stat.catch(() => {});
+      await change;
+      return stat;
+    });
+  }
+
+  /**
    * Opens a file. Plain opens are retried; one that creates exclusively is
    * retried only if the file is not there, else it is opened as created.
    */

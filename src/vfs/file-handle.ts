@@ -45,6 +45,8 @@ export class FileHandle {
   private readAhead = 0;
   /** Size of the remote file as this handle knows it (at open, grown by flushed writes). */
   private remoteSize: number;
+  /** The end of the furthest write sent: the file's size once what is in flight lands. */
+  private sentEnd = 0;
   private readonly remoteVersion: string;
   closed = false;
   /**
@@ -78,7 +80,7 @@ export class FileHandle {
 
   /** The size a reader of this handle sees: remote plus unflushed writes. */
   get size(): number {
-    return Math.max(this.remoteSize, this.dirty.end);
+    return Math.max(this.remoteSize, this.sentEnd, this.dirty.end);
   }
 
   get hasDirtyData(): boolean {
@@ -209,6 +211,10 @@ export class FileHandle {
     this.dirty.add(at, data);
     this.node.dataGen++;
     this.io.stats.bytesWritten += data.length;
+    // An idle connection takes the data at once, so that it is on its way
+    // before the flush asks for it; while writes are in flight, new data
+    // gathers into larger pieces and goes out as they complete.
+    if (this.inflight === 0) this.pump();
     if (this.dirty.bytes >= this.io.writeBackBytes) {
       this.pump();
       // A writer faster than the network waits here instead of growing memory.
@@ -221,10 +227,12 @@ export class FileHandle {
   truncateDirty(size: number): void {
     this.dirty.truncate(size);
     this.remoteSize = Math.min(this.remoteSize, size);
+    this.sentEnd = Math.min(this.sentEnd, size);
   }
 
   setRemoteSize(size: number): void {
     this.remoteSize = size;
+    this.sentEnd = Math.min(this.sentEnd, size);
   }
 
   /**
@@ -239,6 +247,7 @@ export class FileHandle {
       if (!piece) break;
       this.inflight++;
       this.inflightBytes += piece.data.length;
+      this.sentEnd = Math.max(this.sentEnd, piece.offset + piece.data.length);
       void this.io.session.writeChunk(this.ref, piece.offset, piece.data).then(
         () => {
           this.remoteSize = Math.max(this.remoteSize, piece.offset + piece.data.length);

@@ -1,4 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
+import type { InputAttributes } from 'ssh2';
 import { type HandleRef, RemoteLink } from '../remote/link.js';
 import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
 import { SftpOpen } from '../remote/sftp-session.js';
@@ -297,13 +298,17 @@ export class RemoteFs {
           return this.toAttr(ino, await this.fetchAttrs(node.path));
         }
       }
-      const apply = (attrs: Parameters<SftpSession['setstat']>[1]) =>
+      const apply = (attrs: InputAttributes) =>
         viaHandle
           ? this.session.fsetstat(viaHandle.ref, attrs)
           : symlink && this.session.extensions.has('lsetstat@openssh.com')
             ? this.session.lsetstat(path, attrs)
             : this.session.setstat(path, attrs);
+      // The last change travels together with the request for the attributes it leaves.
+      const applyAndStat = (attrs: InputAttributes) =>
+        this.session.changeAndStat(viaHandle ? { handle: viaHandle.ref } : { path, link: symlink && this.session.extensions.has('lsetstat@openssh.com') }, attrs);
 
+      let fresh: RemoteAttrs | undefined;
       try {
         if (changes.size !== undefined) {
           // Unflushed writes must land before the size changes, and none may land after it.
@@ -314,19 +319,33 @@ export class RemoteFs {
           for (const h of open) h.setRemoteSize(changes.size);
           node.dataGen++;
         }
-        if (changes.mode !== undefined) await apply({ mode: changes.mode & 0o7777 });
+        // One SETSTAT for the rest: OpenSSH applies mode, then times, then owner.
+        const rest: InputAttributes = {};
+        if (changes.mode !== undefined) rest.mode = changes.mode & 0o7777;
         if (changes.uid !== undefined || changes.gid !== undefined) {
           const current = await this.currentAttrs(node, viaHandle);
-          await apply({ uid: changes.uid ?? current.uid, gid: changes.gid ?? current.gid });
+          rest.uid = changes.uid ?? current.uid;
+          rest.gid = changes.gid ?? current.gid;
         }
         if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
           // SFTP v3 sets both times together (and in whole seconds).
-          const current = await this.currentAttrs(node, viaHandle);
-          const atime = Math.floor((changes.atimeMs ?? current.atimeMs) / 1000);
-          const mtime = Math.floor((changes.mtimeMs ?? current.mtimeMs) / 1000);
-          if (changes.mtimeMs !== undefined) await Promise.all(this.handlesOf(node).map((h) => h.flush()));
-          await apply({ atime, mtime });
+          const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
+          const times = { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
+          const open = this.handlesOf(node);
+          const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
+          if (writer) {
+            // Unflushed data would move mtime again when it lands: the times
+            // go out right behind it through the writer's handle.
+            // Times other handles were to set at their close are older than these.
+            for (const h of open) h.pendingTimes = undefined;
+            writer.pendingTimes = times;
+            await Promise.all(open.map((h) => h.flush()));
+          } else {
+            rest.atime = Math.floor(times.atimeMs / 1000);
+            rest.mtime = Math.floor(times.mtimeMs / 1000);
+          }
         }
+        if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
       } catch (err) {
         this.cache.staleAttrs(node.path);
         await this.diagnose(err, 'setattr', node.path, async () => {
@@ -335,7 +354,8 @@ export class RemoteFs {
         });
       }
       this.cache.staleAttrs(node.path);
-      const fresh = viaHandle ? await this.session.fstat(viaHandle.ref) : await this.fetchAttrs(node.path);
+      if (fresh && !viaHandle) this.cache.setAttrs(node.path, fresh);
+      fresh ??= viaHandle ? await this.session.fstat(viaHandle.ref) : await this.fetchAttrs(node.path);
       return this.toAttr(ino, this.overlay(node, fresh));
     });
   }

@@ -122,6 +122,15 @@ export class FuseDriver {
         session.replyAttr(r.id, this.fuseAttr(await fs.getattr(r.ino, r.fh)), this.options.attrTimeout);
         return;
       case 'setattr': {
+        if (this.isWriteBackStamp(r)) {
+          // The kernel's write-back cache stamps mtime itself after writes and
+          // sends it with the handle at close. The server stamps the file when
+          // the data lands (as with sshfs and NFS), so this costs no request;
+          // the kernel keeps the time it chose until it refreshes attributes.
+          const attr = await fs.getattr(r.ino, r.fh);
+          session.replyAttr(r.id, this.fuseAttr({ ...attr, mtimeMs: r.mtimeMs }), this.options.attrTimeout);
+          return;
+        }
         const now = Date.now();
         const attr = await fs.setattr(
           r.ino,
@@ -230,6 +239,16 @@ export class FuseDriver {
         return;
       }
     }
+  }
+
+  /**
+   * mtime (and ctime, which SFTP has no field for) alone, with a handle: only
+   * the kernel's write-back cache sends that. A futimens or touch reaches the
+   * filesystem without a handle, ftruncate and fchmod carry other fields.
+   */
+  private isWriteBackStamp(r: FuseRequest & { op: 'setattr' }): boolean {
+    const timesOnly = SetAttr.mtime | SetAttr.ctime;
+    return this.options.writebackCache && r.fh !== undefined && (r.toSet & SetAttr.mtime) !== 0 && (r.toSet & ~timesOnly) === 0;
   }
 
   private openFlags(flags: number): number {
