@@ -36,7 +36,11 @@ export class SftpError extends Error {
     readonly status: number | undefined,
     cause: string,
   ) {
+    // Like FsError: the server's answer or a timeout, named in the message; no stack needed.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`${op} ${path}: ${cause}`);
+    Error.stackTraceLimit = limit;
     this.name = 'SftpError';
   }
 }

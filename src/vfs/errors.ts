@@ -19,7 +19,12 @@ export class FsError extends Error {
     readonly path: string,
     cause?: string,
   ) {
+    // An answer, not a bug (ENOENT from a lookup is routine): what it says is
+    // in the message, and capturing a stack would cost more than the request.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`${op} ${path || '/'}: ${code}${cause ? ` (${cause})` : ''}`);
+    Error.stackTraceLimit = limit;
     this.name = 'FsError';
     this.errno = (constants.errno as Record<string, number>)[code] ?? constants.errno.EIO;
   }

@@ -41,8 +41,13 @@ namespace {
 
 Napi::Number Num(Napi::Env env, double value) { return Napi::Number::New(env, value); }
 
+// Below this a copy is cheaper than an external buffer, whose finalizer needs
+// a weak handle and a callback from the garbage collector.
+constexpr size_t kCopyBelow = 64 * 1024;
+
 Napi::Buffer<char> TakeData(Napi::Env env, WriteData& data) {
   size_t size = data.size;
+  if (size < kCopyBelow) return Napi::Buffer<char>::Copy(env, data.bytes, size);
   return Napi::Buffer<char>::New(env, data.Release(), size, [](Napi::Env, char* bytes) { std::free(bytes); });
 }
 
