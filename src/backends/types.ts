@@ -77,6 +77,16 @@ export interface NfsDetails {
   exportPath: string;
 }
 
+/** A FileProvider domain as `status` shows it (there is no mountpoint: Finder shows the domain). */
+export interface FileProviderDetails {
+  /** NSFileProviderDomainIdentifier ("tmount-<key>"). */
+  domain: string;
+  /** What Finder shows under Locations. */
+  displayName: string;
+  /** The Unix socket the extension talks to, in the App Group container. */
+  socket: string;
+}
+
 /** A Cloud Files sync root as `status` shows it (the folder itself is the mountpoint). */
 export interface SyncRootDetails {
   /** StorageProviderSyncRootManager id ("tmount!<SID>!<account>"). */
@@ -100,6 +110,8 @@ export interface MountHandle {
   nfs?: NfsDetails;
   /** Set by the Cloud Files backend: the sync root's state now. */
   syncRoot?: () => SyncRootDetails;
+  /** Set by the FileProvider backend. */
+  fileProvider?: FileProviderDetails;
 }
 
 export interface Backend {

@@ -203,6 +203,7 @@ export class MountService {
       },
       ...(this.running.nfs ? { nfs: { ...this.running.nfs } } : {}),
       ...(this.running.syncRoot ? { syncRoot: this.running.syncRoot() } : {}),
+      ...(this.running.fileProvider ? { fileProvider: { ...this.running.fileProvider } } : {}),
     };
   }
 

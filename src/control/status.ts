@@ -1,5 +1,5 @@
 import type { FsStats } from '../vfs/stats.js';
-import type { BackendName, NfsDetails, SyncRootDetails } from '../backends/types.js';
+import type { BackendName, FileProviderDetails, NfsDetails, SyncRootDetails } from '../backends/types.js';
 import type { MountState } from './mount-state.js';
 
 /** One mount in `tmount status --format json` (schemaVersion 1, schema/status.schema.json). */
@@ -22,6 +22,8 @@ export interface MountStatus {
   nfs?: NfsDetails;
   /** Cloud Files backend only: the sync root and its uploads. */
   syncRoot?: SyncRootDetails;
+  /** FileProvider backend only: the domain Finder shows. */
+  fileProvider?: FileProviderDetails;
 }
 
 /** Where a user-space client finds an NFS mount's export. */
@@ -53,7 +55,7 @@ export function statusRow(mount: MountStatus): string[] {
   const latency = mount.connection.latencyMs === null ? '-' : `${mount.connection.latencyMs} ms`;
   return [
     mount.id,
-    mount.mountpoint ?? (mount.nfs ? nfsUrl(mount.nfs) : '(Finder)'),
+    mount.mountpoint ?? (mount.nfs ? nfsUrl(mount.nfs) : mount.fileProvider ? `Finder: ${mount.fileProvider.displayName}` : '(Finder)'),
     mount.remote,
     mount.backend,
     state,

@@ -97,6 +97,8 @@ describe('mountFileProvider with a stand-in for tmount.app', () => {
     expect(host.domains.get(handle.domain.identifier)).toBe(`tmount — alice@build-box:${remoteDir}`);
     expect(handle.socketPath).toBe(join(container, 'tmount', `${handle.domain.key}.sock`));
     expect(handle.mountpoint).toBeUndefined();
+    // What `tmount status` reports for it.
+    expect(handle.fileProvider).toEqual({ domain: handle.domain.identifier, displayName: `tmount — alice@build-box:${remoteDir}`, socket: handle.socketPath });
     // Right after adding it, the system is told to ask for changes (a kept domain's anchors are now expired).
     expect(host.calls).toContain(`signal ${handle.domain.identifier}`);
 

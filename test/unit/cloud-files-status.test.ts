@@ -51,3 +51,21 @@ describe('status of a Cloud Files mount', () => {
     expect(statusRow(mount({ ...failed, failedUploads: [] }))[4]).toBe('active');
   });
 });
+
+describe('status of a FileProvider mount', () => {
+  const fileProvider = { domain: 'tmount-3f9a1c2b7d4e', displayName: 'tmount — alice@example.org:/srv/data', socket: '/Users/alice/Library/Group Containers/group.dev.tmount/tmount/3f9a1c2b7d4e.sock' };
+  const fpMount: MountStatus = { ...mount(undefined), mountpoint: null, backend: 'fileprovider', fileProvider };
+
+  it('validates against schema version 1 with its domain, and refuses a domain tmount would not name', () => {
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    addFormats.default(ajv);
+    ajv.validate(SCHEMA, { schemaVersion: 1, mounts: [fpMount] });
+    expect(ajv.errors ?? []).toEqual([]);
+    ajv.validate(SCHEMA, { schemaVersion: 1, mounts: [{ ...fpMount, fileProvider: { ...fileProvider, domain: 'other' } }] });
+    expect(ajv.errors?.length).toBeGreaterThan(0);
+  });
+
+  it('shows the Finder location where a mountpoint would be', () => {
+    expect(statusRow(fpMount)[1]).toBe('Finder: tmount — alice@example.org:/srv/data');
+  });
+});

@@ -155,7 +155,16 @@ export async function mountFileProvider(context: MountContext, options: FileProv
       await cleanup();
       resolveClosed();
     })());
-  return { backend: 'fileprovider', mountpoint: undefined, unmount, closed, domain, server, socketPath };
+  return {
+    backend: 'fileprovider',
+    mountpoint: undefined,
+    unmount,
+    closed,
+    domain,
+    server,
+    socketPath,
+    fileProvider: { domain: domain.identifier, displayName: domain.displayName, socket: socketPath },
+  };
 }
 
 export const fileProviderBackend: Backend = {
