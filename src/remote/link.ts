@@ -268,8 +268,26 @@ export class RemoteLink {
    * An idempotent request: after a transport failure it is sent again on the
    * next session, until the operation's deadline.
    */
-  private async retrying<T>(op: string, path: string, request: (session: SftpSession) => Promise<T>): Promise<T> {
+  private retrying<T>(op: string, path: string, request: (session: SftpSession) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.opTimeoutMs;
+    const session = this.session;
+    // The common case, connected: straight to the session, whose own timeout
+    // is the whole budget. Only a transport failure takes the loop below.
+    if (!session) return this.retryUntil(deadline, op, path, request);
+    let sent: Promise<T>;
+    try {
+      sent = request(session);
+    } catch (err) {
+      // Callers get a rejection, never a throw (a handle not reattached throws at once).
+      sent = Promise.reject(err);
+    }
+    return sent.catch((err: unknown) => {
+      if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
+      return this.retryUntil(deadline, op, path, request);
+    });
+  }
+
+  private async retryUntil<T>(deadline: number, op: string, path: string, request: (session: SftpSession) => Promise<T>): Promise<T> {
     for (;;) {
       const session = await this.sessionBy(deadline, op, path);
       try {
