@@ -7,6 +7,8 @@ const S_IFDIR = 0o040000;
 
 /** Subdirectories waiting to be listed ahead; past this the oldest wishes are dropped. */
 const MAX_WAITING = 4096;
+/** Directories whose listing failed in the background, remembered to not ask again; past this the memory starts over. */
+const MAX_FAILED = 4096;
 
 export type ListingEntries = [string, RemoteAttrs][];
 
@@ -15,6 +17,8 @@ export interface ListingFetcherOptions {
   ahead: number;
   /** Listings fetched ahead at the same time. */
   concurrency: number;
+  /** How long a directory whose background listing failed (EACCES…) is not fetched ahead again. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -31,6 +35,8 @@ export class ListingFetcher {
   /** A stack: the subdirectories of the latest listing come out first, in listing order. */
   private readonly waiting: string[] = [];
   private running = 0;
+  /** Path → when it may be fetched ahead again, after a failure. */
+  private readonly failed = new Map<string, number>();
 
   constructor(
     private readonly fetch: (path: string) => Promise<ListingEntries>,
@@ -59,7 +65,7 @@ export class ListingFetcher {
     for (const [name, attrs] of entries) {
       if (!attrs || (attrs.mode & S_IFMT) !== S_IFDIR) continue;
       const child = childPath(path, name);
-      if (!this.inflight.has(child) && !this.cache.hasListing(child)) subdirs.push(child);
+      if (!this.inflight.has(child) && !this.cache.hasListing(child) && !this.failedRecently(child)) subdirs.push(child);
       if (subdirs.length >= this.options.ahead) break;
     }
     for (let i = subdirs.length - 1; i >= 0; i--) this.waiting.push(subdirs[i]!);
@@ -74,7 +80,10 @@ export class ListingFetcher {
       this.running++;
       // A failure here is not the user's: whoever lists the directory for real sees its own.
       void this.get(path)
-        .catch(() => undefined)
+        .catch(() => {
+          if (this.failed.size >= MAX_FAILED) this.failed.clear();
+          this.failed.set(path, Date.now() + (this.options.retryAfterMs ?? 20_000));
+        })
         .finally(() => {
           this.running--;
           this.pump();
@@ -82,8 +91,17 @@ export class ListingFetcher {
     }
   }
 
-  /** Drops the wishes (a reconnect or an unmount); requests in flight finish on their own. */
+  private failedRecently(path: string): boolean {
+    const until = this.failed.get(path);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.failed.delete(path);
+    return false;
+  }
+
+  /** Drops the wishes and the failures (a reconnect or an unmount); requests in flight finish on their own. */
   clear(): void {
     this.waiting.length = 0;
+    this.failed.clear();
   }
 }

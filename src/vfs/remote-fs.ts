@@ -104,7 +104,7 @@ export class RemoteFs {
       this.cache,
       // A few at a time: the server answers requests in order, and a user's
       // own request should not queue behind many speculative ones.
-      { ahead: this.options.dirPrefetch, concurrency: 4 },
+      { ahead: this.options.dirPrefetch, concurrency: 4, retryAfterMs: Math.max(1_000, this.options.dirTtlMs) },
     );
     this.blocks = new BlockCache(this.options.dataCacheBytes);
     const blockSize = largestPowerOfTwoAtMost(Math.min(256 * 1024, session.maxReadLen));

@@ -99,4 +99,20 @@ describe('ListingFetcher', () => {
     fetcher.ahead('', [['s', dir()]]);
     expect(remote.asked).toEqual([]);
   });
+
+  it('does not fetch ahead again a directory whose listing just failed, while a real listing still asks', async () => {
+    const asked: string[] = [];
+    const fetch = async (path: string): Promise<ListingEntries> => {
+      asked.push(path);
+      throw new Error(`opendir ${path}: permission denied`);
+    };
+    const fetcher = new ListingFetcher(fetch, newCache(), { ahead: 10, concurrency: 4, retryAfterMs: 60_000 });
+    fetcher.ahead('', [['locked', dir()]]);
+    await new Promise((r) => setImmediate(r));
+    fetcher.ahead('', [['locked', dir()]]);
+    await new Promise((r) => setImmediate(r));
+    expect(asked).toEqual(['locked']);
+    await expect(fetcher.get('locked')).rejects.toThrow(/permission denied/);
+    expect(asked).toEqual(['locked', 'locked']);
+  });
 });
