@@ -19,6 +19,12 @@ export interface FuseDriverOptions {
   negativeTimeout: number;
   /** With the kernel's write-back cache the kernel resolves O_APPEND offsets itself. */
   writebackCache: boolean;
+  /**
+   * Whether a setattr of mtime alone with a handle is the kernel's own
+   * write-back stamp, to be answered without a request. Checked on Linux;
+   * other kernels may send a user's futimens that way.
+   */
+  kernelStampsWithHandle?: boolean;
   owners: OwnerMapping;
   /** Called once per request with its outcome, when --debug is on. */
   log?: (line: string) => void;
@@ -242,13 +248,15 @@ export class FuseDriver {
   }
 
   /**
-   * mtime (and ctime, which SFTP has no field for) alone, with a handle: only
-   * the kernel's write-back cache sends that. A futimens or touch reaches the
-   * filesystem without a handle, ftruncate and fchmod carry other fields.
+   * mtime (and ctime, which SFTP has no field for) alone, with a handle: on
+   * Linux only the kernel's write-back cache sends that. A futimens or touch
+   * reaches the filesystem without a handle, ftruncate and fchmod carry other fields.
    */
   private isWriteBackStamp(r: FuseRequest & { op: 'setattr' }): boolean {
     const timesOnly = SetAttr.mtime | SetAttr.ctime;
-    return this.options.writebackCache && r.fh !== undefined && (r.toSet & SetAttr.mtime) !== 0 && (r.toSet & ~timesOnly) === 0;
+    return (
+      this.options.writebackCache && this.options.kernelStampsWithHandle === true && r.fh !== undefined && (r.toSet & SetAttr.mtime) !== 0 && (r.toSet & ~timesOnly) === 0
+    );
   }
 
   private openFlags(flags: number): number {
