@@ -274,14 +274,7 @@ export class RemoteLink {
     // The common case, connected: straight to the session, whose own timeout
     // is the whole budget. Only a transport failure takes the loop below.
     if (!session) return this.retryUntil(deadline, op, path, request);
-    let sent: Promise<T>;
-    try {
-      sent = request(session);
-    } catch (err) {
-      // Callers get a rejection, never a throw (a handle not reattached throws at once).
-      sent = Promise.reject(err);
-    }
-    return sent.catch((err: unknown) => {
+    return RemoteLink.send(request, session).catch((err: unknown) => {
       if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
       return this.retryUntil(deadline, op, path, request);
     });
@@ -304,9 +297,26 @@ export class RemoteLink {
    * remote whether it happened: if so it counts as done, if not it is sent
    * again.
    */
-  private async once<T>(op: string, path: string, request: (session: SftpSession) => Promise<T>, happened: (session: SftpSession) => Promise<Done<T> | undefined>): Promise<T> {
+  private once<T>(op: string, path: string, request: (session: SftpSession) => Promise<T>, happened: (session: SftpSession) => Promise<Done<T> | undefined>): Promise<T> {
     const deadline = Date.now() + this.options.opTimeoutMs;
-    let uncertain = false;
+    const session = this.session;
+    // Connected: sent at once, as in retrying(); after a transport failure
+    // nobody knows whether it happened, so the loop first asks the remote.
+    if (!session) return this.onceUntil(deadline, false, op, path, request, happened);
+    return RemoteLink.send(request, session).catch((err: unknown) => {
+      if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
+      return this.onceUntil(deadline, true, op, path, request, happened);
+    });
+  }
+
+  private async onceUntil<T>(
+    deadline: number,
+    uncertain: boolean,
+    op: string,
+    path: string,
+    request: (session: SftpSession) => Promise<T>,
+    happened: (session: SftpSession) => Promise<Done<T> | undefined>,
+  ): Promise<T> {
     for (;;) {
       const session = await this.sessionBy(deadline, op, path);
       try {
@@ -319,6 +329,15 @@ export class RemoteLink {
         if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
         uncertain = true;
       }
+    }
+  }
+
+  /** Runs `request` on `session`; a synchronous throw (a handle not reattached) becomes a rejection. */
+  private static send<T>(request: (session: SftpSession) => Promise<T>, session: SftpSession): Promise<T> {
+    try {
+      return request(session);
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
