@@ -83,6 +83,11 @@ export class FileHandle {
     return Math.max(this.remoteSize, this.sentEnd, this.dirty.end);
   }
 
+  /** Every byte written is on the wire or landed: nothing is still only buffered here. */
+  get allSent(): boolean {
+    return this.dirty.isEmpty;
+  }
+
   get hasDirtyData(): boolean {
     return !this.dirty.isEmpty || this.inflight > 0;
   }

@@ -339,7 +339,18 @@ export class RemoteFs {
             // Times other handles were to set at their close are older than these.
             for (const h of open) h.pendingTimes = undefined;
             writer.pendingTimes = times;
-            await Promise.all(open.map((h) => h.flush()));
+            const flushed = Promise.all(open.map((h) => h.flush()));
+            // Once every write and the times are on the wire (flush sends
+            // them before its first wait when little is left), the stat for
+            // the reply can follow right behind them: one round trip, not two.
+            if (!viaHandle && writer.pendingTimes === undefined && open.every((h) => h.allSent)) {
+              const stat = this.session.lstat(path);
+              stat.catch(() => {});
+              await flushed;
+              fresh = await stat;
+            } else {
+              await flushed;
+            }
           } else {
             rest.atime = Math.floor(times.atimeMs / 1000);
             rest.mtime = Math.floor(times.mtimeMs / 1000);

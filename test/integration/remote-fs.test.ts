@@ -262,6 +262,20 @@ describe('RemoteFs against a real sshd', () => {
     }
   });
 
+  it('sets times by path right after writes that are still on their way, and answers with both', async () => {
+    const { fh, entry } = await fs.create(dirIno, 'stamped', 0o644, O_WRONLY | O_CREAT);
+    const data = randomBytes(300_000);
+    await fs.write(fh, 0, data);
+    const attr = await fs.setattr(entry.ino, { atimeMs: 1_500_000_000_000, mtimeMs: 1_600_000_000_000 });
+    expect(attr.mtimeMs).toBe(1_600_000_000_000);
+    expect(attr.size).toBe(300_000);
+    await fs.release(fh);
+    // Nothing that landed after the stamp moved it.
+    const onDisk = await stat(remote('stamped'));
+    expect(onDisk.mtimeMs).toBe(1_600_000_000_000);
+    expect(sha256(await readFile(remote('stamped')))).toBe(sha256(data));
+  });
+
   it('makes and reads symlinks and hard links', async () => {
     const link = await fs.symlink(dirIno, 'ln', '../some/target');
     expect(link.attr.mode & FileType.S_IFMT).toBe(FileType.S_IFLNK);
