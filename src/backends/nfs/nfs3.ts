@@ -261,6 +261,33 @@ export class Nfs3Program implements RpcProgram {
     this.touched.set(dirIno, Math.max(Date.now(), previous + 1));
   }
 
+  /**
+   * The reply of a call on one object that carries its post_op_attr: the
+   * status, the object's attributes (on failure too, when still known), then
+   * on success the body. `work` gathers everything first, so a failure never
+   * leaves half a body written.
+   */
+  private async answerOnObject(
+    context: CallContext,
+    fh: Buffer,
+    out: XdrWriter,
+    proc: string,
+    work: (ino: number) => Promise<{ attr: NfsAttr | undefined; body: () => void }>,
+  ): Promise<void> {
+    let ino: number | undefined;
+    try {
+      this.checkCaller(context);
+      ino = this.handles.resolve(fh);
+      const { attr, body } = await work(ino);
+      out.u32(Nfs3Status.ok);
+      writePostOpAttr(out, attr, this.fsid);
+      body();
+    } catch (err) {
+      out.u32(this.status(err, proc));
+      writePostOpAttr(out, await this.attrsOf(ino), this.fsid);
+    }
+  }
+
   /** Attributes for a post-op or wcc slot: best effort, a failure just leaves the slot empty. */
   private async attrsOf(ino: number | undefined): Promise<NfsAttr | undefined> {
     if (ino === undefined) return undefined;
@@ -412,19 +439,11 @@ export class Nfs3Program implements RpcProgram {
   private async access(context: CallContext, args: XdrReader, out: XdrWriter): Promise<void> {
     const fh = this.readFh(args);
     const requested = args.u32('access');
-    let ino: number | undefined;
-    try {
-      this.checkCaller(context);
-      ino = this.handles.resolve(fh);
+    await this.answerOnObject(context, fh, out, 'ACCESS', async (ino) => {
       const attr = this.nfsAttr(await this.getattrOrStale(ino));
       const granted = this.granted(attr, context);
-      out.u32(Nfs3Status.ok);
-      writePostOpAttr(out, attr, this.fsid);
-      out.u32(requested & granted);
-    } catch (err) {
-      out.u32(this.status(err, 'ACCESS'));
-      writePostOpAttr(out, await this.attrsOf(ino), this.fsid);
-    }
+      return { attr, body: () => out.u32(requested & granted) };
+    });
   }
 
   /**
@@ -451,20 +470,10 @@ export class Nfs3Program implements RpcProgram {
 
   /** READLINK3args { nfs_fh3 symlink; } → status; post_op_attr symlink_attributes; OK: nfspath3 data */
   private async readlink(context: CallContext, args: XdrReader, out: XdrWriter): Promise<void> {
-    const fh = this.readFh(args);
-    let ino: number | undefined;
-    try {
-      this.checkCaller(context);
-      ino = this.handles.resolve(fh);
+    await this.answerOnObject(context, this.readFh(args), out, 'READLINK', async (ino) => {
       const target = await this.fs.readlink(ino).catch(staleIfGone);
-      const attr = await this.attrsOf(ino);
-      out.u32(Nfs3Status.ok);
-      writePostOpAttr(out, attr, this.fsid);
-      out.string(target);
-    } catch (err) {
-      out.u32(this.status(err, 'READLINK'));
-      writePostOpAttr(out, await this.attrsOf(ino), this.fsid);
-    }
+      return { attr: await this.attrsOf(ino), body: () => out.string(target) };
+    });
   }
 
   /**
@@ -858,27 +867,22 @@ export class Nfs3Program implements RpcProgram {
    *   OK: size3 tbytes, fbytes, abytes, tfiles, ffiles, afiles; uint32 invarsec
    */
   private async fsstat(context: CallContext, args: XdrReader, out: XdrWriter): Promise<void> {
-    const fh = this.readFh(args);
-    let ino: number | undefined;
-    try {
-      this.checkCaller(context);
-      ino = this.handles.resolve(fh);
+    await this.answerOnObject(context, this.readFh(args), out, 'FSSTAT', async (ino) => {
       const [st, attr] = await Promise.all([this.fs.statfs(), this.attrsOf(ino)]);
       const unit = BigInt(st.frsize || st.bsize || 4096);
-      out.u32(Nfs3Status.ok);
-      writePostOpAttr(out, attr, this.fsid);
-      out
-        .u64(BigInt(Math.trunc(st.blocks)) * unit)
-        .u64(BigInt(Math.trunc(st.bfree)) * unit)
-        .u64(BigInt(Math.trunc(st.bavail)) * unit)
-        .u64(Math.trunc(st.files))
-        .u64(Math.trunc(st.ffree))
-        .u64(Math.trunc(st.favail))
-        .u32(0);
-    } catch (err) {
-      out.u32(this.status(err, 'FSSTAT'));
-      writePostOpAttr(out, await this.attrsOf(ino), this.fsid);
-    }
+      return {
+        attr,
+        body: () =>
+          out
+            .u64(BigInt(Math.trunc(st.blocks)) * unit)
+            .u64(BigInt(Math.trunc(st.bfree)) * unit)
+            .u64(BigInt(Math.trunc(st.bavail)) * unit)
+            .u64(Math.trunc(st.files))
+            .u64(Math.trunc(st.ffree))
+            .u64(Math.trunc(st.favail))
+            .u32(0),
+      };
+    });
   }
 
   /**
@@ -889,24 +893,17 @@ export class Nfs3Program implements RpcProgram {
    * Large transfers (1 MiB) are what makes SFTP fast: few round trips.
    */
   private async fsinfo(context: CallContext, args: XdrReader, out: XdrWriter): Promise<void> {
-    const fh = this.readFh(args);
-    let ino: number | undefined;
-    try {
-      this.checkCaller(context);
-      ino = this.handles.resolve(fh);
-      const attr = await this.attrsOf(ino);
-      const io = this.options.maxIo;
-      out.u32(Nfs3Status.ok);
-      writePostOpAttr(out, attr, this.fsid);
-      out.u32(io).u32(io).u32(4096).u32(io).u32(io).u32(4096).u32(64 * 1024);
-      out.u64(BigInt(Number.MAX_SAFE_INTEGER));
-      // SFTP v3 stores whole seconds.
-      writeTime(out, 1000);
-      out.u32(FSF3.link | FSF3.symlink | FSF3.homogeneous | FSF3.canSetTime);
-    } catch (err) {
-      out.u32(this.status(err, 'FSINFO'));
-      writePostOpAttr(out, await this.attrsOf(ino), this.fsid);
-    }
+    await this.answerOnObject(context, this.readFh(args), out, 'FSINFO', async (ino) => ({
+      attr: await this.attrsOf(ino),
+      body: () => {
+        const io = this.options.maxIo;
+        out.u32(io).u32(io).u32(4096).u32(io).u32(io).u32(4096).u32(64 * 1024);
+        out.u64(BigInt(Number.MAX_SAFE_INTEGER));
+        // SFTP v3 stores whole seconds.
+        writeTime(out, 1000);
+        out.u32(FSF3.link | FSF3.symlink | FSF3.homogeneous | FSF3.canSetTime);
+      },
+    }));
   }
 
   /**
@@ -915,19 +912,10 @@ export class Nfs3Program implements RpcProgram {
    *       bool case_insensitive; bool case_preserving
    */
   private async pathconf(context: CallContext, args: XdrReader, out: XdrWriter): Promise<void> {
-    const fh = this.readFh(args);
-    let ino: number | undefined;
-    try {
-      this.checkCaller(context);
-      ino = this.handles.resolve(fh);
-      const attr = await this.attrsOf(ino);
-      out.u32(Nfs3Status.ok);
-      writePostOpAttr(out, attr, this.fsid);
-      out.u32(32_000).u32(255).bool(true).bool(true).bool(false).bool(true);
-    } catch (err) {
-      out.u32(this.status(err, 'PATHCONF'));
-      writePostOpAttr(out, await this.attrsOf(ino), this.fsid);
-    }
+    await this.answerOnObject(context, this.readFh(args), out, 'PATHCONF', async (ino) => ({
+      attr: await this.attrsOf(ino),
+      body: () => out.u32(32_000).u32(255).bool(true).bool(true).bool(false).bool(true),
+    }));
   }
 
   /**
