@@ -15,6 +15,7 @@ import { startNfsServer, type NfsServer } from '../../src/backends/nfs/nfs-serve
 import { AcceptStat, AuthStat, encodeCall, frameRecord } from '../../src/backends/nfs/rpc.js';
 import { XdrWriter } from '../../src/backends/nfs/xdr.js';
 import { CLI } from '../fixtures/cli.js';
+import { testNfsOptions } from '../fixtures/nfs-server.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
 import { RpcTestClient } from '../fixtures/rpc-client.js';
 import { useSshServer } from '../fixtures/ssh-server.js';
@@ -45,15 +46,7 @@ const libnfs = (tool: string, args: string[], timeout = 60_000) => ok(`/usr/bin/
 beforeAll(async () => {
   opened = await openRemoteFs(ssh.server);
   exportPath = exportPathFor(ssh.server.remoteRoot);
-  server = await startNfsServer({
-    fs: opened.fs,
-    exportPath,
-    // libnfs connects from an unprivileged port unless it runs as root.
-    insecure: true,
-    readonly: false,
-    allowOther: false,
-    owners: { localUid: process.getuid?.() ?? 0, localGid: process.getgid?.() ?? 0 },
-  });
+  server = await startNfsServer(testNfsOptions(opened.fs, exportPath));
   local = await mkdtemp(join(tmpdir(), 'tmount-nfs-client-'));
 });
 afterAll(async () => {
@@ -183,14 +176,7 @@ describe('malformed and hostile input', () => {
   });
 
   it('requires a reserved source port unless started insecure', async () => {
-    const strict = await startNfsServer({
-      fs: opened.fs,
-      exportPath,
-      insecure: false,
-      readonly: true,
-      allowOther: false,
-      owners: { localUid: process.getuid?.() ?? 0, localGid: process.getgid?.() ?? 0 },
-    });
+    const strict = await startNfsServer(testNfsOptions(opened.fs, exportPath, { insecure: false, readonly: true }));
     const client = await RpcTestClient.open(strict.port);
     try {
       const getattr = [new XdrWriter().opaque(strict.handles.root).toBuffer()];

@@ -10,6 +10,7 @@ import type { CallContext } from '../../src/backends/nfs/server.js';
 import { MountStatus, Nfs3Status } from '../../src/backends/nfs/status-map.js';
 import { XdrError, XdrReader, XdrWriter } from '../../src/backends/nfs/xdr.js';
 import { args, dirop, fh, readFattr3, readPostOpAttr, readWcc, sattr } from '../fixtures/nfs3-codec.js';
+import { testNfsOptions } from '../fixtures/nfs-server.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
 import { useSshServer } from '../fixtures/ssh-server.js';
 
@@ -28,15 +29,7 @@ const remote = (...parts: string[]) => join(ssh.server.remoteRoot, dir, ...parts
 beforeAll(async () => {
   opened = await openRemoteFs(ssh.server);
   exportPath = exportPathFor(ssh.server.remoteRoot);
-  server = await startNfsServer({
-    fs: opened.fs,
-    exportPath,
-    insecure: true,
-    readonly: false,
-    allowOther: false,
-    owners: { localUid: uid, localGid: process.getgid?.() ?? 0 },
-    idleCloseMs: 300,
-  });
+  server = await startNfsServer(testNfsOptions(opened.fs, exportPath, { idleCloseMs: 300 }));
   root = server.handles.root;
 });
 afterAll(async () => {
