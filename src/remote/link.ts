@@ -15,6 +15,15 @@ export interface HandleRef {
   owner: SftpSession | undefined;
 }
 
+/**
+ * Where a change of attributes goes: a path (setstat follows a symlink;
+ * with `link`, lsetstat@openssh.com changes the link itself) or an open file.
+ */
+export type AttrTarget = { path: string; link?: boolean } | { handle: HandleRef };
+
+const targetPath = (target: AttrTarget): string => ('handle' in target ? target.handle.path : target.path);
+const setstatOp = (target: AttrTarget): string => ('handle' in target ? 'fsetstat' : target.link ? 'lsetstat' : 'setstat');
+
 export type LinkState = 'connected' | 'reconnecting' | 'disconnected' | 'failed';
 
 export interface LinkHooks {
@@ -270,14 +279,7 @@ export class RemoteLink {
    */
   private retrying<T>(op: string, path: string, request: (session: SftpSession) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.opTimeoutMs;
-    const session = this.session;
-    // The common case, connected: straight to the session, whose own timeout
-    // is the whole budget. Only a transport failure takes the loop below.
-    if (!session) return this.retryUntil(deadline, op, path, request);
-    return RemoteLink.send(request, session).catch((err: unknown) => {
-      if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
-      return this.retryUntil(deadline, op, path, request);
-    });
+    return this.firstTry(deadline, request, () => this.retryUntil(deadline, op, path, request));
   }
 
   private async retryUntil<T>(deadline: number, op: string, path: string, request: (session: SftpSession) => Promise<T>): Promise<T> {
@@ -299,14 +301,8 @@ export class RemoteLink {
    */
   private once<T>(op: string, path: string, request: (session: SftpSession) => Promise<T>, happened: (session: SftpSession) => Promise<Done<T> | undefined>): Promise<T> {
     const deadline = Date.now() + this.options.opTimeoutMs;
-    const session = this.session;
-    // Connected: sent at once, as in retrying(); after a transport failure
-    // nobody knows whether it happened, so the loop first asks the remote.
-    if (!session) return this.onceUntil(deadline, false, op, path, request, happened);
-    return RemoteLink.send(request, session).catch((err: unknown) => {
-      if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
-      return this.onceUntil(deadline, true, op, path, request, happened);
-    });
+    // After a transport failure nobody knows whether it happened: the loop first asks the remote.
+    return this.firstTry(deadline, request, (failed) => this.onceUntil(deadline, failed, op, path, request, happened));
   }
 
   private async onceUntil<T>(
@@ -332,13 +328,25 @@ export class RemoteLink {
     }
   }
 
-  /** Runs `request` on `session`; a synchronous throw (a handle not reattached) becomes a rejection. */
-  private static send<T>(request: (session: SftpSession) => Promise<T>, session: SftpSession): Promise<T> {
+  /**
+   * The common case, connected: `request` goes straight to the session,
+   * whose own timeout is the whole budget. With no session, or after a
+   * transport failure (`failed`), `loop` waits, retries and decides until
+   * the deadline. A synchronous throw (a handle not reattached) becomes a rejection.
+   */
+  private firstTry<T>(deadline: number, request: (session: SftpSession) => Promise<T>, loop: (failed: boolean) => Promise<T>): Promise<T> {
+    const session = this.session;
+    if (!session) return loop(false);
+    let sent: Promise<T>;
     try {
-      return request(session);
+      sent = request(session);
     } catch (err) {
-      return Promise.reject(err);
+      sent = Promise.reject(err);
     }
+    return sent.catch((err: unknown) => {
+      if (!isTransportFailure(err) || Date.now() >= deadline || this.closed) throw err;
+      return loop(true);
+    });
   }
 
   private async exists(session: SftpSession, path: string): Promise<RemoteAttrs | undefined> {
@@ -360,12 +368,9 @@ export class RemoteLink {
     return this.retrying('fstat', handle.path, (s) => s.fstat(RemoteLink.bufferOn(s, handle), handle.path));
   }
 
-  setstat(path: string, attrs: InputAttributes): Promise<void> {
-    return this.retrying('setstat', path, (s) => s.setstat(path, attrs));
-  }
-
-  lsetstat(path: string, attrs: InputAttributes): Promise<void> {
-    return this.retrying('lsetstat', path, (s) => s.lsetstat(path, attrs));
+  /** A change of attributes (idempotent, so retried). */
+  changeAttrs(target: AttrTarget, attrs: InputAttributes): Promise<void> {
+    return this.retrying(setstatOp(target), targetPath(target), (s) => RemoteLink.changeOn(s, target, attrs));
   }
 
   fsetstat(handle: HandleRef, attrs: InputAttributes): Promise<void> {
@@ -375,27 +380,23 @@ export class RemoteLink {
   /**
    * A change of attributes and the attributes it left, in one round trip:
    * both requests go out together, and the server handles requests on the
-   * same file in order. `via` picks the request: setstat follows a symlink,
-   * lsetstat does not, a handle names an open file. Both are idempotent.
+   * same file in order. Both are idempotent.
    */
-  changeAndStat(via: { path: string; link?: boolean } | { handle: HandleRef }, attrs: InputAttributes): Promise<RemoteAttrs> {
-    const path = 'handle' in via ? via.handle.path : via.path;
-    return this.retrying('setstat', path, async (s) => {
-      let change: Promise<void>;
-      let stat: Promise<RemoteAttrs>;
-      if ('handle' in via) {
-        const buffer = RemoteLink.bufferOn(s, via.handle);
-        change = s.fsetstat(buffer, path, attrs);
-        stat = s.fstat(buffer, path);
-      } else {
-        change = via.link ? s.lsetstat(path, attrs) : s.setstat(path, attrs);
-        stat = s.lstat(path);
-      }
+  changeAndStat(target: AttrTarget, attrs: InputAttributes): Promise<RemoteAttrs> {
+    const path = targetPath(target);
+    return this.retrying(setstatOp(target), path, async (s) => {
+      const change = RemoteLink.changeOn(s, target, attrs);
+      const stat = 'handle' in target ? s.fstat(RemoteLink.bufferOn(s, target.handle), path) : s.lstat(path);
       // A failed change is what the caller hears about; the stat after it is moot.
       stat.catch(() => {});
       await change;
       return stat;
     });
+  }
+
+  private static changeOn(s: SftpSession, target: AttrTarget, attrs: InputAttributes): Promise<void> {
+    if ('handle' in target) return s.fsetstat(RemoteLink.bufferOn(s, target.handle), target.handle.path, attrs);
+    return target.link ? s.lsetstat(target.path, attrs) : s.setstat(target.path, attrs);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import type { InputAttributes } from 'ssh2';
-import { type HandleRef, RemoteLink } from '../remote/link.js';
+import { type AttrTarget, type HandleRef, RemoteLink } from '../remote/link.js';
 import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
@@ -293,20 +293,12 @@ export class RemoteFs {
       // applied to the target or failing on a dangling link.
       const shownMode = viaHandle ? 0 : ((await this.fetchAttrs(node.path).catch(() => undefined))?.mode ?? 0);
       const symlink = (shownMode & S_IFMT) === S_IFLNK;
-      if (symlink && !this.session.extensions.has('lsetstat@openssh.com')) {
-        if (changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined) {
-          return this.toAttr(ino, await this.fetchAttrs(node.path));
-        }
-      }
-      const apply = (attrs: InputAttributes) =>
-        viaHandle
-          ? this.session.fsetstat(viaHandle.ref, attrs)
-          : symlink && this.session.extensions.has('lsetstat@openssh.com')
-            ? this.session.lsetstat(path, attrs)
-            : this.session.setstat(path, attrs);
+      const lsetstat = this.session.extensions.has('lsetstat@openssh.com');
+      if (symlink && !lsetstat && onlyTimes) return this.toAttr(ino, await this.fetchAttrs(node.path));
+      const target: AttrTarget = viaHandle ? { handle: viaHandle.ref } : { path, link: symlink && lsetstat };
+      const apply = (attrs: InputAttributes) => this.session.changeAttrs(target, attrs);
       // The last change travels together with the request for the attributes it leaves.
-      const applyAndStat = (attrs: InputAttributes) =>
-        this.session.changeAndStat(viaHandle ? { handle: viaHandle.ref } : { path, link: symlink && this.session.extensions.has('lsetstat@openssh.com') }, attrs);
+      const applyAndStat = (attrs: InputAttributes) => this.session.changeAndStat(target, attrs);
 
       let fresh: RemoteAttrs | undefined;
       try {
