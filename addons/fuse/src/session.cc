@@ -365,14 +365,7 @@ void Session::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
     pending_.emplace(request->id, pending);
   }
   uint64_t id = request->id;
-  if (options_.eventLoop) {
-    CallJs(inlineHandler_.Env(), inlineHandler_.Value(), this, request.release());
-    return;
-  }
-  if (tsfn_.NonBlockingCall(request.get()) == napi_ok) {
-    request.release();
-    return;
-  }
+  if (HandToJs(request)) return;
   // The TSFN is closing (environment teardown): nobody will answer.
   bool mine;
   {
@@ -382,12 +375,19 @@ void Session::Submit(fuse_req_t req, std::unique_ptr<Request> request) {
   if (mine) fuse_reply_err(req, EIO);
 }
 
-void Session::SubmitForget(std::unique_ptr<Request> request) {
+void Session::SubmitForget(std::unique_ptr<Request> request) { HandToJs(request); }
+
+// In event-loop mode this runs on the JS thread, which calls JS at once;
+// otherwise the TSFN queues the request for it. False (the request stays
+// here) only when the TSFN is closing.
+bool Session::HandToJs(std::unique_ptr<Request>& request) {
   if (options_.eventLoop) {
     CallJs(inlineHandler_.Env(), inlineHandler_.Value(), this, request.release());
-    return;
+    return true;
   }
-  if (tsfn_.NonBlockingCall(request.get()) == napi_ok) request.release();
+  if (tsfn_.NonBlockingCall(request.get()) != napi_ok) return false;
+  request.release();
+  return true;
 }
 
 void Session::CallJs(Napi::Env env, Napi::Function handler, Session* session, Request* raw) {

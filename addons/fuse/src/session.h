@@ -112,6 +112,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value ReplyDirectory(const Napi::CallbackInfo& info);
   Taken Take(Napi::Env env, const char* method, uint64_t id, uint32_t allowedOps, const Check& check);
 
+  bool HandToJs(std::unique_ptr<Request>& request);
   void Supervise();
   void Loop();
   // Event-loop mode, JS thread only.
