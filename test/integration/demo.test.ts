@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../fixtures/sshd.mjs';
@@ -11,7 +12,14 @@ const leftovers = () => readdirSync(tmpdir()).filter((name) => name.startsWith('
 describe('npm run demo (after set-up), without a terminal', () => {
   it('serves the sample folder, mounts it with the auto backend, shows it and cleans up', () => {
     const before = leftovers();
-    const result = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 60_000 });
+    // The demo registers its mount where a user's would go; here that is a directory of the test's own.
+    const stateDir = mkdtempSync(join(tmpdir(), 'tmount-demo-state-'));
+    let result;
+    try {
+      result = spawnSync(process.execPath, [DEMO], { encoding: 'utf8', env: { ...process.env, CI: 'true', TMOUNT_STATE_DIR: stateDir }, timeout: 60_000 });
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const out = result.stdout;
