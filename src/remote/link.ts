@@ -464,8 +464,32 @@ export class RemoteLink {
     return this.retrying('readdir', path, (s) => s.readdir(path));
   }
 
-  mkdir(path: string, mode: number): Promise<void> {
-    return this.once('mkdir', path, (s) => s.mkdir(path, mode), async (s) => ((await this.exists(s, path)) ? done : undefined));
+  /** Makes a directory and returns its attributes. */
+  mkdir(path: string, mode: number): Promise<RemoteAttrs> {
+    return this.made('mkdir', path, (s) => s.mkdir(path, mode));
+  }
+
+  /**
+   * Creates a name and returns what it made: the LSTAT goes out right behind
+   * the request, so the pair costs one round trip. After a transport failure,
+   * the name existing means the creation happened.
+   */
+  private made(op: string, path: string, create: (session: SftpSession) => Promise<void>): Promise<RemoteAttrs> {
+    return this.once(
+      op,
+      path,
+      (s) => {
+        const created = create(s);
+        const stat = s.lstat(path);
+        // A failed creation is what the caller hears about; the stat after it is moot.
+        stat.catch(() => {});
+        return created.then(() => stat);
+      },
+      async (s) => {
+        const attrs = await this.exists(s, path);
+        return attrs ? { value: attrs } : undefined;
+      },
+    );
   }
 
   rmdir(path: string): Promise<void> {
@@ -489,16 +513,18 @@ export class RemoteLink {
     return !source && target ? done : undefined;
   }
 
-  symlink(target: string, linkPath: string): Promise<void> {
-    return this.once('symlink', linkPath, (s) => s.symlink(target, linkPath), async (s) => ((await this.exists(s, linkPath)) ? done : undefined));
+  /** Makes a symbolic link and returns its attributes. */
+  symlink(target: string, linkPath: string): Promise<RemoteAttrs> {
+    return this.made('symlink', linkPath, (s) => s.symlink(target, linkPath));
   }
 
   readlink(path: string): Promise<string> {
     return this.retrying('readlink', path, (s) => s.readlink(path));
   }
 
-  hardlink(existing: string, linkPath: string): Promise<void> {
-    return this.once('link', linkPath, (s) => s.hardlink(existing, linkPath), async (s) => ((await this.exists(s, linkPath)) ? done : undefined));
+  /** Makes a hard link and returns the attributes of the (shared) file. */
+  hardlink(existing: string, linkPath: string): Promise<RemoteAttrs> {
+    return this.made('link', linkPath, (s) => s.hardlink(existing, linkPath));
   }
 
   fsync(handle: HandleRef): Promise<void> {

@@ -31,6 +31,17 @@ export class FsError extends Error {
 }
 
 /**
+ * "No such file" inferred from this mount's own recent view of a directory
+ * rather than heard from the remote: right now, but not to be cached by a
+ * backend's client (the kernel's negative dentries) for longer than that view.
+ */
+export class PresumedMissing extends FsError {
+  constructor(op: string, path: string) {
+    super('ENOENT', op, path, 'not in the listing of a directory this mount is filling');
+  }
+}
+
+/**
  * SSH_FX_* → errno, before any operation-specific diagnosis. OpenSSH's
  * sftp-server folds ENOTDIR and ELOOP into NO_SUCH_FILE, EINVAL and
  * ENAMETOOLONG into BAD_MESSAGE, and every other errno into FAILURE, so

@@ -6,12 +6,21 @@ export interface MetadataCacheOptions {
   attrTtlMs: number;
   dirTtlMs: number;
   negativeTtlMs: number;
+  /**
+   * While this mount keeps adding names to a directory (the last one less
+   * than this long ago), names missing from its cached listing count as
+   * missing without asking the remote. 0 turns it off.
+   */
+  fillingWindowMs: number;
   /** Bound on each of the three caches, in entries. */
   maxEntries: number;
 }
 
 /** A cached listing: child name → its attributes, or undefined once those went stale. */
 export type Listing = Map<string, RemoteAttrs | undefined>;
+
+/** Directories being filled at once: a few suffice (tar and cp -r fill one or two at a time). */
+const FILLING_MAX = 256;
 
 const lru = <V extends {}>(max: number, ttl: number, pin: V) => new BoundedCache<V>({ max, ttl: Math.max(1, ttl) }, pin);
 
@@ -25,6 +34,8 @@ export class MetadataCache {
   private readonly attrs: BoundedCache<RemoteAttrs>;
   private readonly dirs: BoundedCache<Listing>;
   private readonly missing: BoundedCache<true>;
+  /** Directories this mount added a name to within the filling window. */
+  private readonly filling: BoundedCache<true>;
   hits = 0;
   misses = 0;
   /**
@@ -37,6 +48,7 @@ export class MetadataCache {
     this.attrs = lru<RemoteAttrs>(options.maxEntries, options.attrTtlMs, { mode: 0, size: 0, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0 });
     this.dirs = lru<Listing>(options.maxEntries, options.dirTtlMs, new Map());
     this.missing = lru<true>(options.maxEntries, options.negativeTtlMs, true);
+    this.filling = lru<true>(FILLING_MAX, options.fillingWindowMs, true);
   }
 
   private count<T>(value: T | undefined): T | undefined {
@@ -49,8 +61,23 @@ export class MetadataCache {
     return this.count(this.attrs.get(path));
   }
 
-  isMissing(path: string): boolean {
-    return this.count(this.missing.get(path)) !== undefined;
+  /**
+   * Whether a name is known not to exist: 'known' when the remote said so
+   * within the negative TTL; 'presumed' when it is absent from the listing
+   * of a directory this mount is filling, where a name someone else created
+   * on the remote meanwhile is not seen until the window has passed.
+   */
+  missingKind(path: string): 'known' | 'presumed' | undefined {
+    const answer = this.missing.get(path) !== undefined ? 'known' : this.absentWhileFilling(path) ? 'presumed' : undefined;
+    this.count(answer);
+    return answer;
+  }
+
+  private absentWhileFilling(path: string): boolean {
+    if (path === '' || this.options.negativeTtlMs <= 0) return false;
+    const parent = parentOf(path);
+    const listing = this.filling.get(parent) ? this.dirs.get(parent) : undefined;
+    return listing !== undefined && !listing.has(basename(path));
   }
 
   getListing(path: string): Listing | undefined {
@@ -101,6 +128,14 @@ export class MetadataCache {
     else this.attrs.delete(path);
     this.dirs.get(parentOf(path))?.set(basename(path), attrs);
     this.parentChanged(path);
+    if (path !== '' && this.options.fillingWindowMs > 0) this.filling.set(parentOf(path), true);
+  }
+
+  /** A directory this mount just made: empty, and about to be filled. */
+  madeDirectory(path: string, attrs: RemoteAttrs): void {
+    this.added(path, attrs);
+    if (this.options.dirTtlMs > 0) this.dirs.set(path, new Map());
+    if (this.options.fillingWindowMs > 0) this.filling.set(path, true);
   }
 
   /** The name is gone (unlinked, renamed away). */
@@ -129,7 +164,7 @@ export class MetadataCache {
   /** Forgets everything under a directory that moved or disappeared. */
   dropTree(path: string): void {
     this.epoch++;
-    for (const cache of [this.attrs, this.dirs, this.missing] as BoundedCache<object>[]) {
+    for (const cache of [this.attrs, this.dirs, this.missing, this.filling] as BoundedCache<object>[]) {
       for (const key of cache.keys()) if (isInside(key, path)) cache.delete(key);
     }
   }
@@ -140,6 +175,7 @@ export class MetadataCache {
     this.attrs.clear();
     this.dirs.clear();
     this.missing.clear();
+    this.filling.clear();
   }
 }
 

@@ -4,7 +4,7 @@ import { type AttrTarget, type HandleRef, RemoteLink } from '../remote/link.js';
 import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
-import { type ErrnoCode, FsError, fromSftpError, isFailureStatus } from './errors.js';
+import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
 import { FileHandle, type HandleIo } from './file-handle.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
@@ -20,6 +20,13 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const NAME_MAX = 255;
+/**
+ * How long after this mount last added a name to a directory its cached
+ * listing answers lookups of other names with "no such file": tar, cp -r and
+ * builds look up every name before creating it, and without this each new
+ * file costs one more round trip.
+ */
+const FILLING_WINDOW_MS = 1000;
 
 /** This OS's open(2) flag bits; backends pass the kernel's flags through unchanged. */
 export const OpenFlags = {
@@ -97,6 +104,7 @@ export class RemoteFs {
       attrTtlMs: this.options.attrTtlMs,
       dirTtlMs: this.options.dirTtlMs,
       negativeTtlMs: this.options.negativeTtlMs,
+      fillingWindowMs: FILLING_WINDOW_MS,
       maxEntries: this.options.metadataEntries,
     });
     this.listings = new ListingFetcher(
@@ -181,7 +189,9 @@ export class RemoteFs {
   private async fetchAttrs(path: string): Promise<RemoteAttrs> {
     const cached = this.cache.getAttrs(path);
     if (cached) return cached;
-    if (this.cache.isMissing(path)) throw new FsError('ENOENT', 'lookup', path);
+    const missing = this.cache.missingKind(path);
+    if (missing === 'known') throw new FsError('ENOENT', 'lookup', path);
+    if (missing === 'presumed') throw new PresumedMissing('lookup', path);
     try {
       const attrs = await this.session.lstat(this.remote(path));
       this.cache.setAttrs(path, attrs);
@@ -514,16 +524,16 @@ export class RemoteFs {
     return this.run('mkdir', name, async () => {
       const path = this.child(parentIno, name, 'mkdir');
       this.writable('mkdir', path);
-      await this.session.mkdir(this.remote(path), mode & 0o7777).catch((err: unknown) =>
+      const attrs = await this.session.mkdir(this.remote(path), mode & 0o7777).catch((err: unknown) =>
         this.diagnose(err, 'mkdir', path, async () => ((await this.exists(path)) ? 'EEXIST' : undefined)),
       );
-      return this.entryAfterCreate(path);
+      this.cache.madeDirectory(path, attrs);
+      return this.entryFor(path, attrs);
     });
   }
 
-  private async entryAfterCreate(path: string): Promise<Entry> {
-    const attrs = await this.session.lstat(this.remote(path));
-    this.cache.added(path, attrs);
+  /** The entry of a name just made, whose attributes are in the cache. */
+  private entryFor(path: string, attrs: RemoteAttrs): Entry {
     const node = this.inodes.remember(path);
     return { ino: node.ino, attr: this.toAttr(node.ino, attrs) };
   }
@@ -623,10 +633,11 @@ export class RemoteFs {
     return this.run('symlink', name, async () => {
       const path = this.child(parentIno, name, 'symlink');
       this.writable('symlink', path);
-      await this.session.symlink(target, this.remote(path)).catch((err: unknown) =>
+      const attrs = await this.session.symlink(target, this.remote(path)).catch((err: unknown) =>
         this.diagnose(err, 'symlink', path, async () => ((await this.exists(path)) ? 'EEXIST' : undefined)),
       );
-      return this.entryAfterCreate(path);
+      this.cache.added(path, attrs);
+      return this.entryFor(path, attrs);
     });
   }
 
@@ -650,7 +661,7 @@ export class RemoteFs {
       if (!this.session.extensions.has('hardlink@openssh.com')) {
         throw new FsError('EPERM', 'link', path, 'the server does not offer hardlink@openssh.com');
       }
-      await this.session.hardlink(this.remote(node.path), this.remote(path)).catch((err: unknown) =>
+      const attrs = await this.session.hardlink(this.remote(node.path), this.remote(path)).catch((err: unknown) =>
         this.diagnose(err, 'link', path, async () => {
           if (await this.exists(path)) return 'EEXIST';
           const source = await this.exists(node.path);
@@ -659,7 +670,8 @@ export class RemoteFs {
       );
       // Both names now share one remote file whose link count changed.
       this.cache.staleAttrs(node.path);
-      return this.entryAfterCreate(path);
+      this.cache.added(path, attrs);
+      return this.entryFor(path, attrs);
     });
   }
 

@@ -4,7 +4,8 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { utils, type SFTPWrapper } from 'ssh2';
+import type { SFTPWrapper } from 'ssh2';
+import { generateKeyPair } from '../fixtures/keys.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { classifyError, cipherList, openSsh, SshError, type ConnectOptions, type Prompter, type SshConnection } from '../../src/remote/connect.js';
@@ -238,7 +239,7 @@ describe('openSsh with the private sshd', () => {
 
   it('refuses a CHANGED host key (exit 7) and says how to remove the old one', async () => {
     const { server } = fixture;
-    const other = utils.generateKeyPairSync('ed25519').public.trim().split(/\s+/).slice(0, 2).join(' ');
+    const other = generateKeyPair('ed25519').public.trim().split(/\s+/).slice(0, 2).join(' ');
     const knownHosts = join(scratch, 'known_hosts_changed');
     await writeFile(knownHosts, `# old\n[127.0.0.1]:${server.port} ${other}\n`);
     const err = await failure(openSsh(targetOf(server), optionsFor(server, { knownHostsFiles: [knownHosts] })));
@@ -499,8 +500,8 @@ describe('options', () => {
   });
 
   it('on reconnect accepts only the host key accepted at the first login', async () => {
-    const first = Buffer.from(utils.generateKeyPairSync('ed25519').public.trim().split(/\s+/)[1]!, 'base64');
-    const other = Buffer.from(utils.generateKeyPairSync('ed25519').public.trim().split(/\s+/)[1]!, 'base64');
+    const first = Buffer.from(generateKeyPair('ed25519').public.trim().split(/\s+/)[1]!, 'base64');
+    const other = Buffer.from(generateKeyPair('ed25519').public.trim().split(/\s+/)[1]!, 'base64');
     const knownHosts = join(scratch, 'known_hosts_pinned');
     await writeFile(knownHosts, `[example.org]:2222 ssh-ed25519 ${other.toString('base64')}\n`);
     const policy: HostKeyPolicy = {

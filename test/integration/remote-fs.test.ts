@@ -3,7 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FsError } from '../../src/vfs/errors.js';
+import { FsError, PresumedMissing } from '../../src/vfs/errors.js';
 import { FileType, ROOT_INO, type RemoteFs } from '../../src/vfs/remote-fs.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
 import { useSshServer } from '../fixtures/ssh-server.js';
@@ -84,6 +84,27 @@ describe('RemoteFs against a real sshd', () => {
     expect(listing.find((e) => e.name === 'a.txt')?.attr.ino).toBe(file.ino);
     expect(await errnoOf(fs.lookup(dirIno, 'missing'))).toBe('ENOENT');
     expect(await errnoOf(fs.lookup(dirIno, '..'))).toBe('EINVAL');
+  });
+
+  it('presumes new names missing only in a directory it is filling, and only while it fills it', async () => {
+    // Listed, but not being filled: a name made on the server shows up at once.
+    await fs.readdir(dirIno);
+    await writeFile(remote('late'), 'late');
+    expect((await fs.lookup(dirIno, 'late')).attr.size).toBe(4);
+
+    const made = await fs.mkdir(dirIno, 'filling', 0o755);
+    const { fh } = await fs.create(made.ino, 'ours', 0o644, O_WRONLY | O_CREAT);
+    await fs.release(fh);
+    // Made behind the mount's back while it fills the directory: answered from
+    // the listing (that is the round trip saved for every new name), and not
+    // as the remote's word.
+    await writeFile(remote('filling', 'theirs'), 'x');
+    const presumed = await fs.lookup(made.ino, 'theirs').then(() => undefined, (err: unknown) => err);
+    expect(presumed).toBeInstanceOf(PresumedMissing);
+    expect((await fs.lookup(made.ino, 'ours')).attr.size).toBe(0);
+    // A second after the mount's last change there, the remote is asked again.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await fs.lookup(made.ino, 'theirs')).attr.size).toBe(1);
   });
 
   it('writes a 200 MiB file and reads back identical bytes', async () => {

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { generateKeyPair } from '../fixtures/keys.js';
 import { connectSftp } from '../fixtures/ssh-server.js';
 import { descendants, isAlive, startSshd } from '../fixtures/sshd.mjs';
 
@@ -47,8 +48,8 @@ describe('the private sshd fixture', () => {
   it('refuses a client whose key is not authorized', async () => {
     const server = await startSshd();
     try {
-      const { Client, utils } = await import('ssh2');
-      const { private: privateKey } = utils.generateKeyPairSync('ed25519');
+      const { Client } = await import('ssh2');
+      const { private: privateKey } = generateKeyPair('ed25519');
       const client = new Client();
       const error = await new Promise<Error>((resolve) => {
         client.once('ready', () => resolve(new Error('unexpectedly authenticated')));

@@ -4,7 +4,8 @@ import { BlockCache } from '../../src/vfs/block-cache.js';
 import { MetadataCache } from '../../src/vfs/metadata-cache.js';
 
 const attrs = (size: number): RemoteAttrs => ({ mode: 0o100644, size, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0 });
-const options = { attrTtlMs: 1000, dirTtlMs: 1000, negativeTtlMs: 1000, maxEntries: 100 };
+const dirAttrs: RemoteAttrs = { ...attrs(4096), mode: 0o40755 };
+const options = { attrTtlMs: 1000, dirTtlMs: 1000, negativeTtlMs: 1000, fillingWindowMs: 1000, maxEntries: 100 };
 
 describe('MetadataCache', () => {
   it('fills attributes of every child from a listing (readdirplus)', () => {
@@ -30,13 +31,38 @@ describe('MetadataCache', () => {
     const cache = new MetadataCache(options);
     cache.setListing('', [['x', attrs(1)]]);
     cache.markMissing('y');
-    expect(cache.isMissing('y')).toBe(true);
+    expect(cache.missingKind('y')).toBe('known');
     cache.added('y', attrs(5));
-    expect(cache.isMissing('y')).toBe(false);
+    expect(cache.missingKind('y')).toBeUndefined();
     expect([...cache.getListing('')!.keys()]).toEqual(['x', 'y']);
     cache.removed('x');
-    expect(cache.isMissing('x')).toBe(true);
+    expect(cache.missingKind('x')).toBe('known');
     expect([...cache.getListing('')!.keys()]).toEqual(['y']);
+  });
+
+  it('knows a name is missing from a directory it is filling, and only while it fills it', async () => {
+    const cache = new MetadataCache({ ...options, fillingWindowMs: 40 });
+    cache.setListing('d', [['a', attrs(1)]]);
+    // Listed, but nothing added lately: someone else may have made the name since.
+    expect(cache.missingKind('d/new')).toBeUndefined();
+    cache.added('d/b', attrs(1));
+    expect(cache.missingKind('d/new')).toBe('presumed');
+    expect(cache.missingKind('d/a')).toBeUndefined();
+    expect(cache.missingKind('d/b')).toBeUndefined();
+    expect(cache.missingKind('elsewhere/new')).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(cache.missingKind('d/new')).toBeUndefined();
+
+    cache.madeDirectory('made', dirAttrs);
+    expect(cache.getListing('made')).toEqual(new Map());
+    expect(cache.missingKind('made/first')).toBe('presumed');
+
+    for (const off of [{ negativeTtlMs: 0 }, { fillingWindowMs: 0 }, { dirTtlMs: 0 }]) {
+      const cache = new MetadataCache({ ...options, ...off });
+      cache.madeDirectory('made', dirAttrs);
+      cache.added('made/b', attrs(1));
+      expect(cache.missingKind('made/first'), JSON.stringify(off)).toBeUndefined();
+    }
   });
 
   it('forgets the parent directory attributes when a name is added or removed', () => {
@@ -74,7 +100,7 @@ describe('MetadataCache', () => {
     off.setAttrs('f', attrs(1));
     off.markMissing('g');
     expect(off.getAttrs('f')).toBeUndefined();
-    expect(off.isMissing('g')).toBe(false);
+    expect(off.missingKind('g')).toBeUndefined();
   });
 
   it('stays within its entry bound', () => {

@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { utils } from 'ssh2';
+import { generateKeyPair } from '../fixtures/keys.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   checkHostKey,
@@ -18,12 +18,7 @@ import {
 } from '../../src/remote/known-hosts.js';
 
 function publicKey(type: 'ed25519' | 'ecdsa' | 'rsa'): { line: string; type: string; b64: string; blob: Buffer } {
-  const pair =
-    type === 'ed25519'
-      ? utils.generateKeyPairSync('ed25519')
-      : type === 'ecdsa'
-        ? utils.generateKeyPairSync('ecdsa', { bits: 256 })
-        : utils.generateKeyPairSync('rsa', { bits: 2048 });
+  const pair = generateKeyPair(type);
   const [keyType, b64] = pair.public.trim().split(/\s+/) as [string, string];
   return { line: `${keyType} ${b64}`, type: keyType, b64, blob: Buffer.from(b64, 'base64') };
 }

@@ -25,7 +25,7 @@ function controlledRemote() {
   return { asked, fetch, answer };
 }
 
-const newCache = () => new MetadataCache({ attrTtlMs: 10_000, dirTtlMs: 10_000, negativeTtlMs: 10_000, maxEntries: 1000 });
+const newCache = () => new MetadataCache({ attrTtlMs: 10_000, dirTtlMs: 10_000, negativeTtlMs: 10_000, fillingWindowMs: 1000, maxEntries: 1000 });
 
 describe('ListingFetcher', () => {
   it('shares one request between concurrent askers of the same directory and caches the answer', async () => {

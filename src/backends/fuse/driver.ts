@@ -1,6 +1,6 @@
 import { type OwnerMapping, remoteGidFor, remoteUidFor, shownOwner } from '../owners.js';
 import { constants } from 'node:os';
-import { FsError } from '../../vfs/errors.js';
+import { FsError, PresumedMissing } from '../../vfs/errors.js';
 import { type Attr, FileType, OpenFlags, type RemoteFs } from '../../vfs/remote-fs.js';
 import { type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseRequest, type FuseSession, SetAttr } from './addon-types.js';
 
@@ -115,8 +115,9 @@ export class FuseDriver {
           session.replyEntry(r.id, this.entry(found.attr));
         } catch (err) {
           // A zero ino is a negative entry the kernel caches: `git status` and
-          // compilers probe many names that do not exist.
-          if (!(err instanceof FsError && err.errno === ENOENT) || this.options.negativeTimeout <= 0) throw err;
+          // compilers probe many names that do not exist. A presumed answer
+          // goes back as a plain error, which the kernel does not keep.
+          if (!(err instanceof FsError && err.errno === ENOENT) || err instanceof PresumedMissing || this.options.negativeTimeout <= 0) throw err;
           session.replyEntry(r.id, { ino: 0, generation: 0, attr: emptyAttr(), entryTimeout: this.options.negativeTimeout, attrTimeout: 0 });
         }
         return;
