@@ -116,7 +116,8 @@ export class FileHandle {
       // A random reader gets exactly what it asked for in one round trip;
       // a whole block would cost transfer time it never uses.
       this.io.stats.cacheMisses++;
-      const data = await this.fetch(offset, size).catch((err: unknown) => {
+      const exact = size <= this.io.session.maxReadLen ? this.readFully(offset, size) : this.fetch(offset, size);
+      const data = await exact.catch((err: unknown) => {
         throw fromSftpError(err, 'read', this.remotePath);
       });
       this.io.stats.bytesRead += data.length;

@@ -479,8 +479,11 @@ export class RemoteFs {
       // The kernel reads through the reader's handle whichever descriptor
       // wrote (git's index-pack reads back a pack another descriptor is still
       // writing): buffered writes of the other handles must be on the remote first.
-      const writers = this.handlesOf(handle.node).filter((other) => other !== handle && other.hasDirtyData);
-      if (writers.length > 0) await Promise.all(writers.map((writer) => writer.settle()));
+      let writers: FileHandle[] | undefined;
+      for (const other of this.handles.values()) {
+        if (other !== handle && other.node === handle.node && other.hasDirtyData) (writers ??= []).push(other);
+      }
+      if (writers) await Promise.all(writers.map((writer) => writer.settle()));
       return handle.read(offset, size);
     });
   }
