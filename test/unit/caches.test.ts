@@ -41,7 +41,7 @@ describe('MetadataCache', () => {
   });
 
   it('knows a name is missing from a directory it is filling, and only while it fills it', async () => {
-    const cache = new MetadataCache({ ...options, fillingWindowMs: 40 });
+    const cache = new MetadataCache({ ...options, fillingWindowMs: 200 });
     cache.setListing('d', [['a', attrs(1)]]);
     // Listed, but nothing added lately: someone else may have made the name since.
     expect(cache.missingKind('d/new')).toBeUndefined();
@@ -50,7 +50,7 @@ describe('MetadataCache', () => {
     expect(cache.missingKind('d/a')).toBeUndefined();
     expect(cache.missingKind('d/b')).toBeUndefined();
     expect(cache.missingKind('elsewhere/new')).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await new Promise((resolve) => setTimeout(resolve, 400));
     expect(cache.missingKind('d/new')).toBeUndefined();
 
     cache.madeDirectory('made', dirAttrs);
