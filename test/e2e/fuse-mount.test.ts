@@ -371,6 +371,17 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       const [readA, readB] = await Promise.all([sha256sums(join(mnt, 'a')), sha256sums(join(mnt, 'b'))]);
       expect([readA[0], readB[0]]).toEqual([sumA, sumB]);
     });
+
+    it('sees a file made on the server in a directory it is filling once it pauses there, not only after the negative timeout', { timeout: 30_000 }, async () => {
+      const { mnt, remote } = await fresh('filling');
+      await writeFile(join(mnt, 'ours'), 'ours');
+      await writeFile(join(remote, 'theirs'), 'theirs');
+      // While the mount fills the directory, a name missing from its listing is presumed missing...
+      expect(existsSync(join(mnt, 'theirs'))).toBe(false);
+      // ...and the kernel does not keep that answer for the 20 s of a real "no such file".
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await readFile(join(mnt, 'theirs'), 'utf8')).toBe('theirs');
+    });
   });
 
   describe('lifecycle', () => {
