@@ -7,6 +7,7 @@ import { FsError, PresumedMissing } from '../../src/vfs/errors.js';
 import { FileType, ROOT_INO, type RemoteFs } from '../../src/vfs/remote-fs.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
 import { useSshServer } from '../fixtures/ssh-server.js';
+import { waitFor } from '../fixtures/wait.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fsConstants;
 const MiB = 1024 * 1024;
@@ -60,14 +61,6 @@ async function readAll(ino: number): Promise<Buffer> {
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-async function waitFor(condition: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('RemoteFs against a real sshd', () => {
   it('looks up, stats and lists what is on the remote', async () => {
@@ -358,7 +351,7 @@ describe('RemoteFs against a real sshd', () => {
       };
       const tree = await own.fs.lookup(ROOT_INO, 'tree');
       await own.fs.readdir(tree.ino);
-      await waitFor(() => listed.length === 3);
+      expect(await waitFor(() => listed.length === 3, 10_000)).toBe(true);
       expect(listed.sort()).toEqual(['tree', 'tree/s1', 'tree/s2']);
       // Let the background listings land in the cache.
       await new Promise((resolve) => setTimeout(resolve, 50));

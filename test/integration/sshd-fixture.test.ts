@@ -6,18 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../fixtures/keys.js';
 import { connectSftp } from '../fixtures/ssh-server.js';
+import { waitFor } from '../fixtures/wait.js';
 import { descendants, isAlive, startSshd } from '../fixtures/sshd.mjs';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/sshd.mjs', import.meta.url));
-
-async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return condition();
-}
 
 describe('the private sshd fixture', () => {
   it('serves its remote root over SFTP to a key-authenticated ssh2 client, then leaves nothing behind', async () => {
@@ -88,7 +80,7 @@ describe('the private sshd fixture', () => {
       expect(existsSync(dir)).toBe(true);
 
       child.kill('SIGKILL');
-      expect(await waitUntil(() => !isAlive(pid) && !existsSync(dir), 5_000)).toBe(true);
+      expect(await waitFor(() => !isAlive(pid) && !existsSync(dir), 5_000)).toBe(true);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
