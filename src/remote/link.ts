@@ -24,6 +24,18 @@ export type AttrTarget = { path: string; link?: boolean } | { handle: HandleRef 
 const targetPath = (target: AttrTarget): string => ('handle' in target ? target.handle.path : target.path);
 const setstatOp = (target: AttrTarget): string => ('handle' in target ? 'fsetstat' : target.link ? 'lsetstat' : 'setstat');
 
+/**
+ * The answer to `second`, a request sent right behind `first`, once `first`
+ * has succeeded: the server handles them in order, so the pair costs one
+ * round trip. A failure of `first` is what the caller hears about; the
+ * answer to `second` is then moot.
+ */
+export async function answerBehind<T>(first: Promise<unknown>, second: Promise<T>): Promise<T> {
+  second.catch(() => {});
+  await first;
+  return second;
+}
+
 export type LinkState = 'connected' | 'reconnecting' | 'disconnected' | 'failed';
 
 export interface LinkHooks {
@@ -373,25 +385,12 @@ export class RemoteLink {
     return this.retrying(setstatOp(target), targetPath(target), (s) => RemoteLink.changeOn(s, target, attrs));
   }
 
-  fsetstat(handle: HandleRef, attrs: InputAttributes): Promise<void> {
-    return this.retrying('fsetstat', handle.path, (s) => s.fsetstat(RemoteLink.bufferOn(s, handle), handle.path, attrs));
-  }
-
-  /**
-   * A change of attributes and the attributes it left, in one round trip:
-   * both requests go out together, and the server handles requests on the
-   * same file in order. Both are idempotent.
-   */
+  /** A change of attributes and the attributes it left, in one round trip. Both are idempotent. */
   changeAndStat(target: AttrTarget, attrs: InputAttributes): Promise<RemoteAttrs> {
     const path = targetPath(target);
-    return this.retrying(setstatOp(target), path, async (s) => {
-      const change = RemoteLink.changeOn(s, target, attrs);
-      const stat = 'handle' in target ? s.fstat(RemoteLink.bufferOn(s, target.handle), path) : s.lstat(path);
-      // A failed change is what the caller hears about; the stat after it is moot.
-      stat.catch(() => {});
-      await change;
-      return stat;
-    });
+    return this.retrying(setstatOp(target), path, (s) =>
+      answerBehind(RemoteLink.changeOn(s, target, attrs), 'handle' in target ? s.fstat(RemoteLink.bufferOn(s, target.handle), path) : s.lstat(path)),
+    );
   }
 
   private static changeOn(s: SftpSession, target: AttrTarget, attrs: InputAttributes): Promise<void> {
@@ -470,21 +469,14 @@ export class RemoteLink {
   }
 
   /**
-   * Creates a name and returns what it made: the LSTAT goes out right behind
-   * the request, so the pair costs one round trip. After a transport failure,
-   * the name existing means the creation happened.
+   * Creates a name and returns what it made, the LSTAT right behind the
+   * request. After a transport failure, the name existing means the creation happened.
    */
   private made(op: string, path: string, create: (session: SftpSession) => Promise<void>): Promise<RemoteAttrs> {
     return this.once(
       op,
       path,
-      (s) => {
-        const created = create(s);
-        const stat = s.lstat(path);
-        // A failed creation is what the caller hears about; the stat after it is moot.
-        stat.catch(() => {});
-        return created.then(() => stat);
-      },
+      (s) => answerBehind(create(s), s.lstat(path)),
       async (s) => {
         const attrs = await this.exists(s, path);
         return attrs ? { value: attrs } : undefined;

@@ -318,7 +318,7 @@ export class FileHandle {
     if (!times) return;
     this.pendingTimes = undefined;
     try {
-      await this.io.session.fsetstat(this.ref, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) });
+      await this.io.session.changeAttrs({ handle: this.ref }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) });
     } catch (err) {
       throw fromSftpError(err, 'setattr', this.remotePath);
     }

@@ -1,9 +1,7 @@
 import type { RemoteAttrs } from '../remote/sftp-session.js';
+import { isDir } from './file-type.js';
 import type { MetadataCache } from './metadata-cache.js';
 import { childPath } from './paths.js';
-
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 
 /** Subdirectories waiting to be listed ahead; past this the oldest wishes are dropped. */
 const MAX_WAITING = 4096;
@@ -63,7 +61,7 @@ export class ListingFetcher {
     if (this.options.ahead <= 0) return;
     const subdirs: string[] = [];
     for (const [name, attrs] of entries) {
-      if (!attrs || (attrs.mode & S_IFMT) !== S_IFDIR) continue;
+      if (!attrs || !isDir(attrs)) continue;
       const child = childPath(path, name);
       if (!this.inflight.has(child) && !this.cache.hasListing(child) && !this.failedRecently(child)) subdirs.push(child);
       if (subdirs.length >= this.options.ahead) break;

@@ -128,14 +128,19 @@ export class MetadataCache {
     else this.attrs.delete(path);
     this.dirs.get(parentOf(path))?.set(basename(path), attrs);
     this.parentChanged(path);
-    if (path !== '' && this.options.fillingWindowMs > 0) this.filling.set(parentOf(path), true);
+    if (path !== '') this.fills(parentOf(path));
   }
 
   /** A directory this mount just made: empty, and about to be filled. */
   madeDirectory(path: string, attrs: RemoteAttrs): void {
     this.added(path, attrs);
     if (this.options.dirTtlMs > 0) this.dirs.set(path, new Map());
-    if (this.options.fillingWindowMs > 0) this.filling.set(path, true);
+    this.fills(path);
+  }
+
+  /** This mount is adding names to `dir` now. */
+  private fills(dir: string): void {
+    if (this.options.fillingWindowMs > 0) this.filling.set(dir, true);
   }
 
   /** The name is gone (unlinked, renamed away). */

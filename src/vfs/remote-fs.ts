@@ -1,11 +1,12 @@
 import { constants as fsConstants } from 'node:fs';
 import type { InputAttributes } from 'ssh2';
-import { type AttrTarget, type HandleRef, RemoteLink } from '../remote/link.js';
+import { answerBehind, type AttrTarget, type HandleRef, RemoteLink } from '../remote/link.js';
 import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-session.js';
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
 import { FileHandle, type HandleIo } from './file-handle.js';
+import { FileType, isDir } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
 import { MetadataCache } from './metadata-cache.js';
@@ -15,10 +16,7 @@ import { type FsStats, newStats } from './stats.js';
 
 export { ROOT_INO };
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
+const { S_IFMT, S_IFLNK } = FileType;
 const NAME_MAX = 255;
 /**
  * How long after this mount last added a name to a directory its cached
@@ -74,7 +72,6 @@ export interface RenameFlags {
 
 export type Statfs = RemoteStatvfs;
 
-const isDir = (attrs: RemoteAttrs) => (attrs.mode & S_IFMT) === S_IFDIR;
 
 /**
  * The backend-neutral filesystem over one SFTP session. Every operation is
@@ -346,10 +343,7 @@ export class RemoteFs {
             // them before its first wait when little is left), the stat for
             // the reply can follow right behind them: one round trip, not two.
             if (!viaHandle && writer.pendingTimes === undefined && open.every((h) => h.allSent)) {
-              const stat = this.session.lstat(path);
-              stat.catch(() => {});
-              await flushed;
-              fresh = await stat;
+              fresh = await answerBehind(flushed, this.session.lstat(path));
             } else {
               await flushed;
             }
@@ -535,7 +529,7 @@ export class RemoteFs {
     });
   }
 
-  /** The entry of a name just made, whose attributes are in the cache. */
+  /** The entry of a name just made, with the attributes the remote gave it. */
   private entryFor(path: string, attrs: RemoteAttrs): Entry {
     const node = this.inodes.remember(path);
     return { ino: node.ino, attr: this.toAttr(node.ino, attrs) };
@@ -754,4 +748,4 @@ function largestPowerOfTwoAtMost(value: number): number {
   return 2 ** Math.floor(Math.log2(Math.max(4096, value)));
 }
 
-export const FileType = { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK };
+export { FileType };
