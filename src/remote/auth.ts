@@ -1,15 +1,15 @@
 import { readFile } from 'node:fs/promises';
-// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
-import ssh2, {
-  type AnyAuthMethod,
-  type BaseAgent as BaseAgentType,
-  type IdentityCallback,
-  type KeyboardInteractiveCallback,
-  type ParsedKey,
-  type Prompt,
-  type SignCallback,
-  type SigningRequestOptions,
+import type {
+  AnyAuthMethod,
+  BaseAgent as BaseAgentType,
+  IdentityCallback,
+  KeyboardInteractiveCallback,
+  ParsedKey,
+  Prompt,
+  SignCallback,
+  SigningRequestOptions,
 } from 'ssh2';
+import ssh2 from './ssh2.js';
 import { describeCause } from '../errors.js';
 
 const { BaseAgent, createAgent, utils } = ssh2;

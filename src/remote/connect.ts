@@ -4,8 +4,8 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import SSHConfig from 'ssh-config';
-// ssh2 is CommonJS: Node's ESM loader sees only its default export, not named ones.
-import ssh2, { type Algorithms, type CipherAlgorithm, type Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import type { Algorithms, CipherAlgorithm, Client, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import ssh2 from './ssh2.js';
 import { describeCause, ExitCode, UserError } from '../errors.js';
 import { AuthSession, CredentialCache, type IdentitySource, type Prompter } from './auth.js';
 import { readKnownHostsFiles, verifyHostKey, type HostKeyPolicy, type HostKeySubject, type StrictHostKeyChecking } from './host-key.js';
