@@ -30,4 +30,13 @@ describe('BoundedCache', () => {
     cache.set('z', 3);
     expect(cache.get('z')).toBe(3);
   });
+
+  it('allocates for the entries it holds, not for its bound', () => {
+    // With preallocated slots, ten million would take hundreds of MB up front.
+    const before = process.memoryUsage().heapUsed;
+    const caches = [1, 2, 3, 4].map(() => new BoundedCache<number>({ max: 10_000_000, ttl: 1000 }, 0));
+    for (const cache of caches) for (let i = 0; i < 1000; i++) cache.set(`k${i}`, i);
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(16 * 1024 * 1024);
+    expect(caches[0]!.get('k999')).toBe(999);
+  });
 });
