@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { isMounted, killGroup, lazyUnmount, registry, sleep } from './proc.mjs';
 
 export const TMOUNT_CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+/** The node flags `tmount mount` starts its background server with (none before a build; run.mjs reports the missing build). */
+export const SERVER_NODE_FLAGS = await import('../dist/platform/server-process.js').then((m) => m.SERVER_NODE_FLAGS, () => []);
 const MOUNT_TIMEOUT_MS = 30_000;
 const UNMOUNT_TIMEOUT_MS = 20_000;
 const STDERR_TAIL = 16 * 1024;
@@ -17,7 +19,8 @@ const STDERR_TAIL = 16 * 1024;
 /** The command lines, for the report and for spawning. @param {SshServer} server @param {string} dir @param {string[]} extra */
 export function tmountCommand(server, dir, extra = []) {
   return [
-    process.execPath, TMOUNT_CLI, 'mount', '--foreground',
+    // Started the way `tmount mount` starts its background server, node flags included.
+    process.execPath, ...SERVER_NODE_FLAGS, TMOUNT_CLI, 'mount', '--foreground',
     '--identity', server.privateKeyPath,
     '--ssh-option', `UserKnownHostsFile=${server.knownHostsPath}`,
     ...extra,

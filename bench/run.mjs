@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startSshd } from '../test/fixtures/sshd.mjs';
 import { prepareData, resetScratch, sizesFor } from './data.mjs';
-import { mountSshfs, mountTmount, TMOUNT_CLI } from './mounts.mjs';
+import { mountSshfs, mountTmount, SERVER_NODE_FLAGS, TMOUNT_CLI } from './mounts.mjs';
 import { killGroup, mountpoints, onPath, registry, runTimed, TimeoutError, versionOf } from './proc.mjs';
 import { formatValue, markdownTable, median, summarize, textTable } from './report.mjs';
 import { workloads } from './workloads.mjs';
@@ -234,7 +234,7 @@ async function main() {
     const lines = [
       `tmount vs sshfs — ${machine.date}${finished ? '' : ' (INCOMPLETE: the run was stopped early)'}`,
       `machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB RAM, ${machine.kernel}, ${machine.openssh}, sshfs ${machine.sshfs} (libfuse ${machine.libfuse}), Node ${machine.node}`,
-      `tmount ${machine.tmount}: tmount mount --foreground --identity <key> --ssh-option UserKnownHostsFile=<file>${options.tmountArgs.length ? ` ${options.tmountArgs.join(' ')}` : ''} (defaults otherwise)`,
+      `tmount ${machine.tmount}: node ${SERVER_NODE_FLAGS.join(' ')} dist/cli.js mount --foreground --identity <key> --ssh-option UserKnownHostsFile=<file>${options.tmountArgs.length ? ` ${options.tmountArgs.join(' ')}` : ''} (defaults otherwise)`,
       tools.includes('sshfs')
         ? `sshfs: sshfs -f -o IdentityFile=<key>,UserKnownHostsFile=<file>,port=<port>,StrictHostKeyChecking=yes${options.sshfsOptions.length ? `,${options.sshfsOptions.join(',')}` : ''} (sshfs defaults otherwise; ssh's first cipher: ${machine.sshCipher})`
         : `sshfs: ${sshfsNote}`,

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, UserError } from '../errors.js';
 import { LineDecoder } from '../control/protocol.js';
+import { SERVER_NODE_FLAGS } from '../platform/server-process.js';
 
 /** What a background mount process tells the `tmount mount` that started it, one JSON line each. */
 export type ReadyMessage =
@@ -21,7 +22,7 @@ const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
  */
 export function mountInBackground(args: string[], id: string): Promise<number> {
   const interactive = process.stdin.isTTY === true;
-  const child = spawn(process.execPath, [CLI, ...args, '--foreground', '--ready-fd', '3', '--id', id], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, CLI, ...args, '--foreground', '--ready-fd', '3', '--id', id], {
     detached: true,
     stdio: [interactive ? 'inherit' : 'ignore', 'ignore', interactive ? 'inherit' : 'ignore', 'pipe'],
   });

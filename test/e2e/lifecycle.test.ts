@@ -9,6 +9,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kernelTmountMounts } from '../../src/control/mounts.js';
+import { SERVER_NODE_FLAGS } from '../../src/platform/server-process.js';
 import { CLI } from '../fixtures/cli.js';
 import { run } from '../fixtures/tmount-mount.js';
 import { isAlive, killQuietly, startSshd, type SshServer } from '../fixtures/sshd.mjs';
@@ -92,6 +93,8 @@ describe('background mounts, status, events and unmount', () => {
       expect(entry.state).toEqual({ state: 'active' });
       expect(entry.connection.state).toBe('connected');
       expect(isAlive(entry.pid)).toBe(true);
+      // The serving process runs with the heap settings large writes need.
+      expect(readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS]));
       expect(entry.stats.bytesRead).toBeGreaterThan(0);
     }
     const table = await tmount(['status']);
