@@ -101,10 +101,24 @@ export class FileHandle {
     this.lost = new FsError('EIO', 'reattach', this.remotePath, reason);
   }
 
+  /**
+   * A small file opened only for reading is nearly always read next, from its
+   * start: its one block is asked for now, with the open, instead of a round
+   * trip after the first read arrives. Not when the kernel keeps its page
+   * cache (`kernelKeepsCache`) and was given this very version before: then
+   * it will not ask.
+   */
+  fetchSmallFileAhead(kernelKeepsCache: boolean): void {
+    if (this.mode.writable || this.remoteSize === 0 || this.remoteSize > this.io.blockSize) return;
+    if (kernelKeepsCache && this.node.servedVersion === this.remoteVersion) return;
+    this.prefetch(0, 1);
+  }
+
   async read(offset: number, size: number): Promise<Buffer> {
     if (this.lost) throw this.lost;
     if (!this.mode.readable) throw new FsError('EBADF', 'read', this.remotePath, 'not open for reading');
     if (size === 0) return Buffer.alloc(0);
+    this.node.servedVersion = this.remoteVersion;
     const bs = this.io.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + size - 1) / bs);
@@ -193,10 +207,16 @@ export class FileHandle {
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
-  /** Servers may answer a READ with fewer bytes than asked before EOF; ask again for the rest. */
+  /**
+   * Servers may answer a READ with fewer bytes than asked before EOF; ask
+   * again for the rest. A short answer that reaches the size this handle
+   * knows is the end of the file: asking again would only hear EOF, one more
+   * round trip for every small file read (the kernel caps reads at that
+   * size too).
+   */
   private async readFully(position: number, length: number): Promise<Buffer> {
     const first = await this.io.session.readChunk(this.ref, position, length);
-    if (first.length === length || first.length === 0) return first;
+    if (first.length === length || first.length === 0 || position + first.length >= this.size) return first;
     const parts = [first];
     let got = first.length;
     while (got < length) {

@@ -16,6 +16,8 @@ export interface Inode {
   readonly contentId: number;
   /** Bumped by every local write or truncate, which makes cached blocks of older data unreachable. */
   dataGen: number;
+  /** The remote version (size and mtime) whose data was last read through a handle: the kernel may still hold it. */
+  servedVersion?: string;
 }
 
 /**

@@ -458,6 +458,8 @@ export class RemoteFs {
     this.handles.set(fh, handle);
     this.inodes.opened(node);
     const unchanged = previous !== undefined && previous.size === attrs.size && previous.mtimeMs === attrs.mtimeMs && !truncate;
+    // Only with no other handle open: another's unflushed writes would make the early block stale.
+    if (node.openCount === 1 && (attrs.mode & FileType.S_IFMT) === FileType.S_IFREG) handle.fetchSmallFileAhead(unchanged);
     return { fh, attr: this.toAttr(node.ino, attrs), unchanged };
   }
 

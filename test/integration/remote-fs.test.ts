@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FsError, PresumedMissing } from '../../src/vfs/errors.js';
 import { FileType, ROOT_INO, type RemoteFs } from '../../src/vfs/remote-fs.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
@@ -116,6 +116,51 @@ describe('RemoteFs against a real sshd', () => {
     await fs.release(reader.fh);
     expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
   }, 120_000);
+
+  it('reads a small file whole in one request, without asking again at its end', async () => {
+    const data = randomBytes(3000);
+    await writeFile(remote('small.txt'), data);
+    const ino = (await fs.lookup(dirIno, 'small.txt')).ino;
+    const requests = vi.spyOn(opened.link, 'readChunk');
+    const reader = await fs.open(ino, O_RDONLY);
+    try {
+      // What the kernel asks first for a file being read from the start.
+      expect((await fs.read(reader.fh, 0, 128 * 1024)).equals(data)).toBe(true);
+      // The block asked for (128 KiB) comes back short at the known size: that is the end.
+      expect(requests).toHaveBeenCalledTimes(1);
+    } finally {
+      requests.mockRestore();
+      await fs.release(reader.fh);
+    }
+  });
+
+  it('asks for a small file\'s data with its open when it is opened only for reading', async () => {
+    const data = randomBytes(3000);
+    await writeFile(remote('early.txt'), data);
+    const ino = (await fs.lookup(dirIno, 'early.txt')).ino;
+    const requests = vi.spyOn(opened.link, 'readChunk');
+    try {
+      const reader = await fs.open(ino, O_RDONLY);
+      expect(requests).toHaveBeenCalledTimes(1);
+      expect((await fs.read(reader.fh, 0, 4096)).equals(data)).toBe(true);
+      expect(requests).toHaveBeenCalledTimes(1);
+      await fs.release(reader.fh);
+
+      // Unchanged and already read: the kernel keeps those pages, so nothing is fetched early.
+      const again = await fs.open(ino, O_RDONLY);
+      expect(again.unchanged).toBe(true);
+      await fs.release(again.fh);
+      // Opened for writing, or while another handle is open: nothing either.
+      await writeFile(remote('early.txt'), randomBytes(2000));
+      const writer = await fs.open(ino, O_RDWR);
+      const second = await fs.open(ino, O_RDONLY);
+      await fs.release(second.fh);
+      await fs.release(writer.fh);
+      expect(requests).toHaveBeenCalledTimes(1);
+    } finally {
+      requests.mockRestore();
+    }
+  });
 
   it('serves concurrent reads of different ranges with the right bytes', async () => {
     const data = randomBytes(8 * MiB);
