@@ -4,10 +4,10 @@ import crypto from 'node:crypto';
  * Serves small crypto.randomFillSync calls from a pool refilled 4 KiB at a time.
  *
  * ssh2 fills the random padding of every packet it sends with its own
- * randomFillSync call (4 to 19 bytes). In Node 20 each call builds a crypto
- * job object and runs a locked OpenSSL DRBG round; measured on a fresh mount
- * doing random 4 KiB reads, that is about 10 % of the daemon's CPU per
- * request. The bytes still come from the same CSPRNG, each handed out once,
+ * randomFillSync call (4 to 19 bytes with AES-GCM). In Node 20 each call
+ * builds a crypto job object and runs a locked OpenSSL DRBG round; measured
+ * on a fresh mount doing random 4 KiB reads, that is about 10 % of the
+ * daemon's CPU per request. The bytes still come from the same CSPRNG, each handed out once,
  * only drawn up to 4 KiB ahead.
  *
  * ssh2 takes the function from node:crypto when it loads, so this must run

@@ -9,7 +9,8 @@ import { LRUCache } from 'lru-cache';
  * for the metadata caches (200,000 entries each) made a fresh mount's heap
  * about 30 MB. The garbage collector scans all of it in every full
  * collection, and Buffer traffic triggers one every ~80 ms during a large
- * write: about 40 % of the daemon's CPU went to marking those empty arrays.
+ * write: without those arrays a 512 MiB write costs the daemon about a fifth
+ * less CPU.
  *
  * lru-cache resets every slot when the last entry is deleted, O(slots); with
  * caches in the hundreds of thousands that turned each create (a "missing"
