@@ -7,8 +7,8 @@ import crypto from 'node:crypto';
  * randomFillSync call (4 to 19 bytes with AES-GCM). In Node 20 each call
  * builds a crypto job object and runs a locked OpenSSL DRBG round; measured
  * on a fresh mount doing random 4 KiB reads, that is about 10 % of the
- * daemon's CPU per request. The bytes still come from the same CSPRNG, each handed out once,
- * only drawn up to 4 KiB ahead.
+ * daemon's CPU per request. The bytes still come from the same CSPRNG, each
+ * handed out once, only drawn up to 4 KiB ahead.
  *
  * ssh2 takes the function from node:crypto when it loads, so this must run
  * first: remote/ssh2.ts imports it before ssh2, and the rest of tmount gets

@@ -109,7 +109,7 @@ export class FileHandle {
    * it will not ask.
    */
   fetchSmallFileAhead(kernelKeepsCache: boolean): void {
-    if (this.mode.writable || this.remoteSize === 0 || this.remoteSize > this.io.blockSize) return;
+    if (this.mode.writable || this.remoteSize > this.io.blockSize) return;
     if (kernelKeepsCache && this.node.servedVersion === this.remoteVersion) return;
     this.prefetch(0, 1);
   }

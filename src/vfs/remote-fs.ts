@@ -6,7 +6,7 @@ import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
 import { FileHandle, type HandleIo } from './file-handle.js';
-import { FileType, isDir } from './file-type.js';
+import { FileType, isDir, isRegular } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
 import { MetadataCache } from './metadata-cache.js';
@@ -459,7 +459,7 @@ export class RemoteFs {
     this.inodes.opened(node);
     const unchanged = previous !== undefined && previous.size === attrs.size && previous.mtimeMs === attrs.mtimeMs && !truncate;
     // Only with no other handle open: another's unflushed writes would make the early block stale.
-    if (node.openCount === 1 && (attrs.mode & FileType.S_IFMT) === FileType.S_IFREG) handle.fetchSmallFileAhead(unchanged);
+    if (node.openCount === 1 && isRegular(attrs)) handle.fetchSmallFileAhead(unchanged);
     return { fh, attr: this.toAttr(node.ino, attrs), unchanged };
   }
 

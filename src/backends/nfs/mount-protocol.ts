@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { FileType } from '../../vfs/remote-fs.js';
+import { isDir } from '../../vfs/file-type.js';
 import type { Nfs3Program } from './nfs3.js';
 import { AuthFlavor } from './rpc.js';
 import type { CallContext, RpcProgram } from './server.js';
@@ -96,7 +96,7 @@ export class MountProgram implements RpcProgram {
     }
     try {
       const found = await this.nfs.walk(relative);
-      if ((found.attr.mode & FileType.S_IFMT) !== FileType.S_IFDIR) {
+      if (!isDir(found.attr)) {
         throw new Nfs3Error(Nfs3Status.notdir, `${dirpath} is not a directory`);
       }
       this.mounts.add(this.mountEntry(context, dirpath));

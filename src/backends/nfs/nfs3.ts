@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { FsError } from '../../vfs/errors.js';
 import { childPath, parentOf } from '../../vfs/paths.js';
+import { isDir, isRegular } from '../../vfs/file-type.js';
 import { type Attr, type AttrChanges, FileType, OpenFlags, ROOT_INO, type RemoteFs } from '../../vfs/remote-fs.js';
 import type { HandleTable } from './handles.js';
 import { NFS3_FHSIZE } from './handles.js';
@@ -92,9 +93,6 @@ const entrySize = (name: string) => 4 + 8 + 4 + pad4(Buffer.byteLength(name)) + 
 const entryPlusSize = (name: string, fhBytes: number) => entrySize(name) + 4 + FATTR3_BYTES + 4 + 4 + pad4(fhBytes);
 /** status, post_op_attr with attributes, cookieverf3, the final value-follows flag and eof. */
 const READDIR_OVERHEAD = 4 + 4 + FATTR3_BYTES + 8 + 4 + 4;
-
-const isDir = (attr: Attr) => (attr.mode & FileType.S_IFMT) === FileType.S_IFDIR;
-const isRegular = (attr: Attr) => (attr.mode & FileType.S_IFMT) === FileType.S_IFREG;
 
 /** An ino-addressed operation that finds its file gone has a stale handle, as NFS clients expect. */
 function staleIfGone(err: unknown): never {
