@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -13,6 +13,7 @@ import { knownKeyTypes } from './known-hosts.js';
 import { expandHome, normalizeSshOptions, type SshOptionKey } from './ssh-options.js';
 import { SshError, type FailureClass } from './ssh-error.js';
 import { readUserSshConfig, resolveTarget, type SshTarget } from './target.js';
+import { connectTcp } from './tcp-socket.js';
 
 export type { Prompter } from './auth.js';
 export type { FailureClass } from './ssh-error.js';
@@ -343,7 +344,7 @@ function connectionError(hop: Hop, err: unknown, doing = 'cannot connect to'): S
 
 function tcpConnect(hop: Hop): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: hop.hostname, port: hop.port });
+    const socket = connectTcp(hop.hostname, hop.port);
     const timer = setTimeout(() => {
       const err = Object.assign(new Error(`no TCP connection within ${hop.connectTimeoutMs / 1000} s`), { code: 'ETIMEDOUT' });
       socket.destroy();

@@ -255,9 +255,11 @@ export class SftpSession {
    */
   readChunk(handle: Buffer, path: string, position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length);
-    return this.call<number>('read', path, (cb) =>
-      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => cb(err, bytesRead)),
-    ).then((bytesRead) => (bytesRead === length ? buffer : buffer.subarray(0, bytesRead)));
+    return this.call<Buffer>('read', path, (cb) =>
+      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) =>
+        cb(err, bytesRead === length ? buffer : buffer.subarray(0, bytesRead)),
+      ),
+    );
   }
 
   /** One WRITE request; `data` must not exceed maxWriteLen. */

@@ -114,30 +114,50 @@ export class FileHandle {
     this.prefetch(0, 1);
   }
 
-  async read(offset: number, size: number): Promise<Buffer> {
-    if (this.lost) throw this.lost;
-    if (!this.mode.readable) throw new FsError('EBADF', 'read', this.remotePath, 'not open for reading');
-    if (size === 0) return Buffer.alloc(0);
+  /**
+   * Not an async function, nor are the steps of a random read: each await
+   * is a hop between the answer's arrival and the kernel's reply, and a
+   * random 4 KiB read is little else.
+   */
+  read(offset: number, size: number): Promise<Buffer> {
+    if (this.lost) return Promise.reject(this.lost);
+    if (!this.mode.readable) return Promise.reject(new FsError('EBADF', 'read', this.remotePath, 'not open for reading'));
+    if (size === 0) return Promise.resolve(Buffer.alloc(0));
     this.node.servedVersion = this.remoteVersion;
     const bs = this.io.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + size - 1) / bs);
     // Whole blocks are fetched and cached: unflushed bytes anywhere in them,
     // not only in the range asked for, would be cached stale.
-    if (this.dirty.overlaps(first * bs, (last - first + 1) * bs) || this.inflight > 0) await this.flush();
+    if (this.dirty.overlaps(first * bs, (last - first + 1) * bs) || this.inflight > 0) {
+      return this.flush().then(() => this.readSettled(offset, size, first, last));
+    }
+    return this.readSettled(offset, size, first, last);
+  }
+
+  /** A read once no written byte of its blocks is only here. */
+  private readSettled(offset: number, size: number, first: number, last: number): Promise<Buffer> {
     this.trackSequential(offset, size);
     if (this.readAhead === 0 && !this.cachedRange(first, last)) {
       // A random reader gets exactly what it asked for in one round trip;
       // a whole block would cost transfer time it never uses.
       this.io.stats.cacheMisses++;
       const exact = size <= this.io.session.maxReadLen ? this.readFully(offset, size) : this.fetch(offset, size);
-      const data = await exact.catch((err: unknown) => {
-        throw fromSftpError(err, 'read', this.remotePath);
-      });
-      this.io.stats.bytesRead += data.length;
-      return data;
+      return exact.then(
+        (data) => {
+          this.io.stats.bytesRead += data.length;
+          return data;
+        },
+        (err: unknown) => {
+          throw fromSftpError(err, 'read', this.remotePath);
+        },
+      );
     }
+    return this.readBlocks(offset, size, first, last);
+  }
 
+  private async readBlocks(offset: number, size: number, first: number, last: number): Promise<Buffer> {
+    const bs = this.io.blockSize;
     const wanted: Promise<Buffer>[] = [];
     for (let index = first; index <= last; index++) wanted.push(this.block(index));
     this.prefetch(last + 1, Math.ceil(this.readAhead / bs));
@@ -214,9 +234,14 @@ export class FileHandle {
    * round trip for every small file read (the kernel caps reads at that
    * size too).
    */
-  private async readFully(position: number, length: number): Promise<Buffer> {
-    const first = await this.io.session.readChunk(this.ref, position, length);
-    if (first.length === length || first.length === 0 || position + first.length >= this.size) return first;
+  private readFully(position: number, length: number): Promise<Buffer> {
+    return this.io.session.readChunk(this.ref, position, length).then((first) => {
+      if (first.length === length || first.length === 0 || position + first.length >= this.size) return first;
+      return this.readRest(first, position, length);
+    });
+  }
+
+  private async readRest(first: Buffer, position: number, length: number): Promise<Buffer> {
     const parts = [first];
     let got = first.length;
     while (got < length) {

@@ -172,14 +172,19 @@ export class RemoteFs {
   }
 
   /** Counts the operation and its failure; any unexpected exception becomes EIO with its context. */
-  private async run<T>(op: string, path: string, work: () => Promise<T>): Promise<T> {
+  /** Counts the operation and gives its failure the errno vocabulary; one promise hop, not an async frame. */
+  private run<T>(op: string, path: string, work: () => Promise<T>): Promise<T> {
     this.stats.ops++;
+    let done: Promise<T>;
     try {
-      return await work();
+      done = work();
     } catch (err) {
+      done = Promise.reject(err);
+    }
+    return done.catch((err: unknown) => {
       this.stats.errors++;
       throw fromSftpError(err, op, path);
-    }
+    });
   }
 
   /** Fresh attributes of a path (lstat: symlinks are not followed), cached. */
@@ -470,7 +475,7 @@ export class RemoteFs {
   }
 
   read(fh: number, offset: number, size: number): Promise<Buffer> {
-    return this.run('read', `fh ${fh}`, async () => {
+    return this.run('read', `fh ${fh}`, () => {
       const handle = this.handle(fh, 'read');
       // The kernel reads through the reader's handle whichever descriptor
       // wrote (git's index-pack reads back a pack another descriptor is still
@@ -479,8 +484,8 @@ export class RemoteFs {
       for (const other of this.handles.values()) {
         if (other !== handle && other.node === handle.node && other.hasDirtyData) (writers ??= []).push(other);
       }
-      if (writers) await Promise.all(writers.map((writer) => writer.settle()));
-      return handle.read(offset, size);
+      if (!writers) return handle.read(offset, size);
+      return Promise.all(writers.map((writer) => writer.settle())).then(() => handle.read(offset, size));
     });
   }
 
