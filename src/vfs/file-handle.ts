@@ -48,6 +48,9 @@ export class FileHandle {
   /** The end of the furthest write sent: the file's size once what is in flight lands. */
   private sentEnd = 0;
   private readonly remoteVersion: string;
+  /** The block-cache version of the content, for the inode's write generation `keyGen`. */
+  private keyVersion = '';
+  private keyGen = -1;
   closed = false;
   /**
    * Times set through this handle while it is open for writing: the kernel's
@@ -93,7 +96,13 @@ export class FileHandle {
   }
 
   private blockKey(index: number): string {
-    return BlockCache.key(`${this.node.contentId}:${this.node.dataGen}:${this.remoteVersion}`, index);
+    // Every read asks the cache, random reads included: the version part is
+    // rebuilt only when a local write changed it.
+    if (this.keyGen !== this.node.dataGen) {
+      this.keyGen = this.node.dataGen;
+      this.keyVersion = `${this.node.contentId}:${this.node.dataGen}:${this.remoteVersion}`;
+    }
+    return BlockCache.key(this.keyVersion, index);
   }
 
   /** The remote file is out of reach for good: every later operation fails with EIO and this reason. */

@@ -53,23 +53,36 @@ Napi::Buffer<char> TakeData(Napi::Env env, WriteData& data) {
 
 }  // namespace
 
-Napi::Object RequestToJs(Napi::Env env, Request& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("op", OpName(r.op));
-  o.Set("id", Num(env, static_cast<double>(r.id)));
-  Napi::Object ctx = Napi::Object::New(env);
-  ctx.Set("uid", Num(env, r.uid));
-  ctx.Set("gid", Num(env, r.gid));
-  ctx.Set("pid", Num(env, r.pid));
-  o.Set("ctx", ctx);
+RequestNames::RequestNames(Napi::Env env) {
+  Napi::Array table = Napi::Array::New(env);
+  uint32_t next = 0;
+#define TMOUNT_KEY_STRING(name) table.Set(next++, Napi::String::New(env, #name));
+  TMOUNT_REQUEST_KEYS(TMOUNT_KEY_STRING)
+#undef TMOUNT_KEY_STRING
+  for (int op = 0; op <= static_cast<int>(Op::kForget); ++op) {  // kForget is the last Op.
+    table.Set(next++, Napi::String::New(env, tmount::OpName(static_cast<Op>(op))));
+  }
+  table_ = Napi::Persistent(table.As<Napi::Object>());
+}
 
-  auto ino = [&] { o.Set("ino", Num(env, static_cast<double>(r.ino))); };
+Napi::Object RequestToJs(Napi::Env env, const RequestNames& requestNames, Request& r) {
+  const RequestNames::View names = requestNames.Get();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set(names.Of(Key::op), names.Of(r.op));
+  o.Set(names.Of(Key::id), Num(env, static_cast<double>(r.id)));
+  Napi::Object ctx = Napi::Object::New(env);
+  ctx.Set(names.Of(Key::uid), Num(env, r.uid));
+  ctx.Set(names.Of(Key::gid), Num(env, r.gid));
+  ctx.Set(names.Of(Key::pid), Num(env, r.pid));
+  o.Set(names.Of(Key::ctx), ctx);
+
+  auto ino = [&] { o.Set(names.Of(Key::ino), Num(env, static_cast<double>(r.ino))); };
   auto fh = [&] {
-    if (r.hasFh) o.Set("fh", Num(env, static_cast<double>(r.fh)));
+    if (r.hasFh) o.Set(names.Of(Key::fh), Num(env, static_cast<double>(r.fh)));
   };
   auto parentName = [&] {
-    o.Set("parent", Num(env, static_cast<double>(r.parent)));
-    o.Set("name", r.name);
+    o.Set(names.Of(Key::parent), Num(env, static_cast<double>(r.parent)));
+    o.Set(names.Of(Key::name), r.name);
   };
 
   switch (r.op) {
@@ -87,13 +100,13 @@ Napi::Object RequestToJs(Napi::Env env, Request& r) {
     case Op::kSetattr:
       ino();
       fh();
-      o.Set("toSet", Num(env, r.toSet));
-      o.Set("mode", Num(env, r.mode));
-      o.Set("uid", Num(env, r.attrUid));
-      o.Set("gid", Num(env, r.attrGid));
-      o.Set("size", Num(env, static_cast<double>(r.size)));
-      o.Set("atimeMs", Num(env, TimespecToMs(r.atime)));
-      o.Set("mtimeMs", Num(env, TimespecToMs(r.mtime)));
+      o.Set(names.Of(Key::toSet), Num(env, r.toSet));
+      o.Set(names.Of(Key::mode), Num(env, r.mode));
+      o.Set(names.Of(Key::uid), Num(env, r.attrUid));
+      o.Set(names.Of(Key::gid), Num(env, r.attrGid));
+      o.Set(names.Of(Key::size), Num(env, static_cast<double>(r.size)));
+      o.Set(names.Of(Key::atimeMs), Num(env, TimespecToMs(r.atime)));
+      o.Set(names.Of(Key::mtimeMs), Num(env, TimespecToMs(r.mtime)));
       break;
     case Op::kReadlink:
     case Op::kStatfs:
@@ -101,82 +114,82 @@ Napi::Object RequestToJs(Napi::Env env, Request& r) {
       break;
     case Op::kMknod:
       parentName();
-      o.Set("mode", Num(env, r.mode));
-      o.Set("rdev", Num(env, static_cast<double>(r.rdev)));
+      o.Set(names.Of(Key::mode), Num(env, r.mode));
+      o.Set(names.Of(Key::rdev), Num(env, static_cast<double>(r.rdev)));
       break;
     case Op::kMkdir:
       parentName();
-      o.Set("mode", Num(env, r.mode));
+      o.Set(names.Of(Key::mode), Num(env, r.mode));
       break;
     case Op::kSymlink:
-      o.Set("target", r.target);
+      o.Set(names.Of(Key::target), r.target);
       parentName();
       break;
     case Op::kRename:
       parentName();
-      o.Set("newParent", Num(env, static_cast<double>(r.newParent)));
-      o.Set("newName", r.newName);
-      o.Set("flags", Num(env, r.flags));
+      o.Set(names.Of(Key::newParent), Num(env, static_cast<double>(r.newParent)));
+      o.Set(names.Of(Key::newName), r.newName);
+      o.Set(names.Of(Key::flags), Num(env, r.flags));
       break;
     case Op::kLink:
       ino();
-      o.Set("newParent", Num(env, static_cast<double>(r.newParent)));
-      o.Set("newName", r.newName);
+      o.Set(names.Of(Key::newParent), Num(env, static_cast<double>(r.newParent)));
+      o.Set(names.Of(Key::newName), r.newName);
       break;
     case Op::kOpen:
     case Op::kOpendir:
       ino();
-      o.Set("flags", Num(env, r.flags));
+      o.Set(names.Of(Key::flags), Num(env, r.flags));
       break;
     case Op::kRead:
       ino();
       fh();
-      o.Set("size", Num(env, static_cast<double>(r.size)));
-      o.Set("offset", Num(env, static_cast<double>(r.offset)));
+      o.Set(names.Of(Key::size), Num(env, static_cast<double>(r.size)));
+      o.Set(names.Of(Key::offset), Num(env, static_cast<double>(r.offset)));
       break;
     case Op::kWrite:
       ino();
       fh();
-      o.Set("data", TakeData(env, r.data));
-      o.Set("offset", Num(env, static_cast<double>(r.offset)));
-      o.Set("flags", Num(env, r.flags));
+      o.Set(names.Of(Key::data), TakeData(env, r.data));
+      o.Set(names.Of(Key::offset), Num(env, static_cast<double>(r.offset)));
+      o.Set(names.Of(Key::flags), Num(env, r.flags));
       break;
     case Op::kRelease:
       ino();
       fh();
-      o.Set("flags", Num(env, r.flags));
+      o.Set(names.Of(Key::flags), Num(env, r.flags));
       break;
     case Op::kFsync:
     case Op::kFsyncdir:
       ino();
       fh();
-      o.Set("datasync", Napi::Boolean::New(env, r.datasync));
+      o.Set(names.Of(Key::datasync), Napi::Boolean::New(env, r.datasync));
       break;
     case Op::kReaddir:
       ino();
       fh();
-      o.Set("size", Num(env, static_cast<double>(r.size)));
-      o.Set("offset", Num(env, static_cast<double>(r.offset)));
-      o.Set("plus", Napi::Boolean::New(env, r.plus));
+      o.Set(names.Of(Key::size), Num(env, static_cast<double>(r.size)));
+      o.Set(names.Of(Key::offset), Num(env, static_cast<double>(r.offset)));
+      o.Set(names.Of(Key::plus), Napi::Boolean::New(env, r.plus));
       break;
     case Op::kCreate:
       parentName();
-      o.Set("mode", Num(env, r.mode));
-      o.Set("flags", Num(env, r.flags));
+      o.Set(names.Of(Key::mode), Num(env, r.mode));
+      o.Set(names.Of(Key::flags), Num(env, r.flags));
       break;
     case Op::kAccess:
       ino();
-      o.Set("mask", Num(env, r.mask));
+      o.Set(names.Of(Key::mask), Num(env, r.mask));
       break;
     case Op::kForget: {
       Napi::Array items = Napi::Array::New(env, r.forgets.size());
       for (size_t i = 0; i < r.forgets.size(); ++i) {
         Napi::Object item = Napi::Object::New(env);
-        item.Set("ino", Num(env, static_cast<double>(r.forgets[i].first)));
-        item.Set("nlookup", Num(env, static_cast<double>(r.forgets[i].second)));
+        item.Set(names.Of(Key::ino), Num(env, static_cast<double>(r.forgets[i].first)));
+        item.Set(names.Of(Key::nlookup), Num(env, static_cast<double>(r.forgets[i].second)));
         items.Set(static_cast<uint32_t>(i), item);
       }
-      o.Set("items", items);
+      o.Set(names.Of(Key::items), items);
       break;
     }
   }

@@ -397,7 +397,8 @@ void Session::CallJs(Napi::Env env, Napi::Function handler, Session* session, Re
   if (request->op == Op::kForget ? session->ended_.load() : !session->IsPending(request->id)) return;
   uint64_t id = request->id;
   try {
-    handler.Call({RequestToJs(env, *request)});
+    if (!session->requestNames_) session->requestNames_ = std::make_unique<RequestNames>(env);
+    handler.Call({RequestToJs(env, *session->requestNames_, *request)});
   } catch (const Napi::Error& error) {
     // A throwing handler is a bug in the adapter; the kernel must still get
     // an answer. Rethrowing from a TSFN callback would only print a

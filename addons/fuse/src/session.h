@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "request.h"
+#include "request_js.h"
 
 struct uv_poll_s;
 
@@ -148,6 +149,8 @@ class Session : public Napi::ObjectWrap<Session> {
   uv_poll_s* poll_ = nullptr;
   fuse_buf inlineBuf_{};
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  // Made by the first request handed to JS, in either mode.
+  std::unique_ptr<RequestNames> requestNames_;
 
   // Created by mount() on the JS thread before any FUSE thread exists; loop
   // threads call NonBlockingCall; the supervisor releases it once, after the
