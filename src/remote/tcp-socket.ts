@@ -16,13 +16,16 @@ const READ_BYTES = 64 * 1024;
  * attached its listener and called resume() (ssh2 does both).
  */
 export function connectTcp(host: string, port: number): Socket {
+  const readInto = Buffer.allocUnsafe(READ_BYTES);
   const socket: Socket = connect({
     host,
     port,
     onread: {
-      buffer: Buffer.allocUnsafe(READ_BYTES),
-      callback: (bytes: number, buffer: Uint8Array) => {
-        socket.emit('data', Buffer.from(buffer.subarray(0, bytes)));
+      buffer: readInto,
+      callback: (bytes: number) => {
+        const chunk = Buffer.allocUnsafe(bytes);
+        readInto.copy(chunk, 0, 0, bytes);
+        socket.emit('data', chunk);
         return true; // Keep reading: SSH's channel windows are the flow control.
       },
     },
