@@ -2,10 +2,10 @@
 
 /**
  * @typedef {import('./workloads.mjs').Metric} Metric
- * @typedef {{ values: number[], errors: string[] }} ToolSamples
+ * @typedef {{ values: number[], errors: string[], steal: (number | null)[] }} ToolSamples
  * @typedef {{ metric: Metric, tools: Record<string, ToolSamples> }} MetricResult
  * @typedef {{ id: string, label: string, unit: string, better: string, target: number,
- *   tools: Record<string, { median: number | null, samples: number[], errors: string[] }>,
+ *   tools: Record<string, { median: number | null, samples: number[], errors: string[], steal: (number | null)[] }>,
  *   ratio: number | null, targetMet: boolean | null }} Row
  */
 
@@ -32,8 +32,8 @@ export function summarize(results, tools) {
     /** @type {Row['tools']} */
     const byTool = {};
     for (const tool of tools) {
-      const s = samples[tool] ?? { values: [], errors: [] };
-      byTool[tool] = { median: median(s.values), samples: s.values, errors: s.errors };
+      const s = samples[tool] ?? { values: [], errors: [], steal: [] };
+      byTool[tool] = { median: median(s.values), samples: s.values, errors: s.errors, steal: s.steal };
     }
     const ratio = tools.includes('sshfs') ? ratioOf(metric.better, byTool.tmount?.median ?? null, byTool.sshfs?.median ?? null) : null;
     return { ...metric, tools: byTool, ratio, targetMet: ratio === null ? null : ratio >= metric.target };

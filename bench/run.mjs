@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { startSshd } from '../test/fixtures/sshd.mjs';
 import { prepareData, resetScratch, sizesFor } from './data.mjs';
 import { mountSshfs, mountTmount, SERVER_NODE_FLAGS, TMOUNT_CLI } from './mounts.mjs';
+import { startStealMeter, stealSummary } from './host-steal.mjs';
 import { killGroup, mountpoints, onPath, registry, runTimed, TimeoutError, versionOf } from './proc.mjs';
 import { formatValue, markdownTable, median, summarize, textTable } from './report.mjs';
 import { workloads } from './workloads.mjs';
@@ -199,7 +200,7 @@ async function main() {
   /** @type {Set<import('./mounts.mjs').Mount>} */
   const active = new Set();
   /** @type {import('./report.mjs').MetricResult[]} */
-  const results = chosen.flatMap((w) => w.metrics.map((metric) => ({ metric, tools: Object.fromEntries(tools.map((t) => [t, { values: [], errors: [] }])) })));
+  const results = chosen.flatMap((w) => w.metrics.map((metric) => ({ metric, tools: Object.fromEntries(tools.map((t) => [t, { values: [], errors: [], steal: [] }])) })));
   /** @type {Record<string, Record<string, number[]>>} */
   const extras = {};
   /** @type {ReturnType<typeof machineFacts> | undefined} */
@@ -251,6 +252,8 @@ async function main() {
       });
       lines.push(`also measured: ${extraLabels[/** @type {keyof typeof extraLabels} */ (key)] ?? key}: ${shown.join(', ')} (median)`);
     }
+    const steals = stealSummary(rows);
+    if (steals) lines.push(steals);
     process.stdout.write(`${lines.join('\n')}\n`);
     if (options.markdown) process.stdout.write(`\n${markdownTable(rows, tools)}\n`);
     const failures = rows.flatMap((row) => Object.entries(row.tools).flatMap(([tool, t]) => t.errors.map((e) => `${row.id} (${tool}): ${e}`)));
@@ -314,13 +317,16 @@ async function main() {
           dropCaches();
           for (const key of workload.warm ?? []) warmLocalFile(local[/** @type {'source' | 'tar'} */ (key)]);
           const dir = /** @type {string} */ (mountDirs[tool]);
-          const record = (/** @type {Record<string, number>} */ values, /** @type {string | undefined} */ error = undefined) => {
+          const record = (/** @type {Record<string, number>} */ values, /** @type {string | undefined} */ error = undefined, /** @type {number | null} */ steal = null) => {
             for (const result of results) {
               if (!workload.metrics.includes(result.metric)) continue;
               const slot = /** @type {import('./report.mjs').ToolSamples} */ (result.tools[tool]);
               const value = values[result.metric.id];
               if (error !== undefined) slot.errors.push(error);
-              else if (value !== undefined) slot.values.push(value);
+              else if (value !== undefined) {
+                slot.values.push(value);
+                slot.steal.push(steal);
+              }
             }
           };
           const tag = `[${workload.id} ${sample + 1}/${options.samples}] ${tool}`;
@@ -347,11 +353,13 @@ async function main() {
             sample,
             sh: (/** @type {string} */ command, /** @type {string} */ what) => runTimed('sh', ['-c', command], { timeoutMs: options.timeoutMs, what }),
           };
+          const stolen = startStealMeter();
           try {
             outcome = await workload.run(ctx);
           } catch (err) {
             failure = err;
           }
+          const steal = stolen();
           if (failure instanceof TimeoutError) await mount.kill();
           else await mount.unmount();
           active.delete(mount);
@@ -370,10 +378,10 @@ async function main() {
             progress(`${tag}: FAILED: ${message}${log ? `\n    ${tool} said: ${log}` : ''}`);
             continue;
           }
-          record(outcome.values);
+          record(outcome.values, undefined, steal);
           for (const [key, value] of Object.entries(outcome.extra ?? {})) ((extras[key] ??= {})[tool] ??= []).push(value);
           const shown = Object.entries(outcome.values).map(([id, v]) => `${id} ${v.toFixed(v < 10 ? 3 : 1)}`).join(', ');
-          progress(`${tag}: ${shown}`);
+          progress(`${tag}: ${shown}${steal === null ? '' : `, host steal ${(steal * 100).toFixed(0)} %`}`);
         }
       }
     }

@@ -74,7 +74,18 @@ describe.skipIf(!fuseUsable())('npm run bench, quick', () => {
       }
       const json = readdirSync(out).filter((name) => name.endsWith('.json'));
       expect(json).toHaveLength(1);
-      expect(JSON.parse(readFileSync(join(out, json[0]!), 'utf8')).complete).toBe(true);
+      const saved = JSON.parse(readFileSync(join(out, json[0]!), 'utf8'));
+      expect(saved.complete).toBe(true);
+      // Each sample carries the host's steal share while it ran (Linux has /proc/stat).
+      for (const row of saved.metrics) {
+        const tmount = row.tools.tmount;
+        expect(tmount.steal).toHaveLength(tmount.samples.length);
+        for (const share of tmount.steal) {
+          expect(share).toBeGreaterThanOrEqual(0);
+          expect(share).toBeLessThanOrEqual(1);
+        }
+      }
+      expect(result.stdout).toMatch(/^host steal during samples: median \d+ %/m);
 
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(temp));
       expect(mounts).toEqual([]);
