@@ -4,11 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { median } from './report.mjs';
 
+/** @typedef {{ steal: number, total: number }} CpuTimes Clock ticks. */
+
 /**
  * The aggregate `cpu` line of /proc/stat: steal and all time, in clock ticks.
  * Null when the text has no such line (not Linux) or no steal column (kernels before 2.6.11).
  * @param {string} text
- * @returns {{ steal: number, total: number } | null}
+ * @returns {CpuTimes | null}
  */
 export function parseCpuTimes(text) {
   const line = text.split('\n').find((l) => /^cpu\s/.test(l));
@@ -24,8 +26,8 @@ export function parseCpuTimes(text) {
 /**
  * Share of all CPU time that was stolen between two readings, 0..1; null
  * when either reading is missing or no time passed.
- * @param {{ steal: number, total: number } | null} before
- * @param {{ steal: number, total: number } | null} after
+ * @param {CpuTimes | null} before
+ * @param {CpuTimes | null} after
  */
 export function stealShare(before, after) {
   if (!before || !after) return null;

@@ -171,8 +171,10 @@ export class RemoteFs {
     if (this.options.readonly) throw new FsError('EROFS', op, path, 'mounted read-only');
   }
 
-  /** Counts the operation and its failure; any unexpected exception becomes EIO with its context. */
-  /** Counts the operation and gives its failure the errno vocabulary; one promise hop, not an async frame. */
+  /**
+   * Counts the operation and its failure; any unexpected exception becomes
+   * EIO with its context. One promise hop, not an async frame.
+   */
   private run<T>(op: string, path: string, work: () => Promise<T>): Promise<T> {
     this.stats.ops++;
     let done: Promise<T>;
