@@ -1,6 +1,8 @@
 import type { Writable } from 'node:stream';
 import type { Client, FileEntryWithStats, InputAttributes, SFTPWrapper, Stats } from 'ssh2';
 
+const RESOLVED = Promise.resolve();
+
 /** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7). */
 export const SftpStatus = {
   ok: 0,
@@ -176,17 +178,23 @@ export class SftpSession {
     this.sweeper.unref();
   }
 
-  /** Holds this tick's writes to the transport back until the tick ends, then sends them in one go. */
+  /**
+   * Holds this tick's writes to the transport back until its microtasks run,
+   * then sends them in one go. A promise reaction, not process.nextTick: a
+   * tick callback costs async-hook bookkeeping on every request.
+   */
   private batchWrites(): void {
     const transport = this.transport;
     if (!transport || this.corked) return;
     this.corked = true;
     transport.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      transport.uncork();
-    });
+    void RESOLVED.then(this.releaseWrites);
   }
+
+  private readonly releaseWrites = (): void => {
+    this.corked = false;
+    this.transport?.uncork();
+  };
 
   private call<T>(op: string, path: string, start: (cb: Callback<T>) => void): Promise<T> {
     if (this.closedError) return Promise.reject(new SftpError(op, path, undefined, this.closedError.message));
@@ -240,9 +248,10 @@ export class SftpSession {
     return this.call<void>('fsetstat', path, (cb) => this.sftp.fsetstat(handle, attrs, (err) => cb(err, undefined)));
   }
 
+  /** The handle is a copy: ssh2 hands out a view into the received data, which would keep all of it alive while the file is open. */
   open(path: string, flags: number, mode?: number): Promise<Buffer> {
     const attrs: InputAttributes = mode === undefined ? {} : { mode };
-    return this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, attrs, cb));
+    return this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, attrs, cb)).then((handle) => Buffer.from(handle));
   }
 
   close(handle: Buffer, path: string): Promise<void> {

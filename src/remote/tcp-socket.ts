@@ -2,6 +2,8 @@ import { connect, type Socket } from 'node:net';
 
 /** One socket read's worth: what Node's stream path allocates per read too. */
 const READ_BYTES = 64 * 1024;
+/** Chunks are copied into slabs of this size, each slab used once, front to back. */
+const SLAB_BYTES = 256 * 1024;
 
 /**
  * A TCP connection that hands what it reads to its 'data' listeners
@@ -11,20 +13,32 @@ const READ_BYTES = 64 * 1024;
  * much CPU as decrypting the answer.
  *
  * Node's `onread` reads into one reused buffer, so each chunk is copied
- * before it is emitted: ssh2 may keep a partial packet across chunks.
+ * before it is emitted: ssh2 may keep a partial packet across chunks. The
+ * copies are views into a slab instead of a Buffer each, which for a 4 KiB
+ * answer would be a memory allocation and external memory for the garbage
+ * collector to track, per SFTP reply. A slab is never written twice, so a
+ * chunk someone keeps stays intact (and keeps its slab alive: SftpSession
+ * copies the one thing it keeps from a reply, file handles).
  * Reading starts paused: nothing arrives before the SSH client has
  * attached its listener and called resume() (ssh2 does both).
  */
 export function connectTcp(host: string, port: number): Socket {
   const readInto = Buffer.allocUnsafe(READ_BYTES);
+  let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  let used = 0;
   const socket: Socket = connect({
     host,
     port,
     onread: {
       buffer: readInto,
       callback: (bytes: number) => {
-        const chunk = Buffer.allocUnsafe(bytes);
-        readInto.copy(chunk, 0, 0, bytes);
+        if (bytes > SLAB_BYTES - used) {
+          slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+          used = 0;
+        }
+        readInto.copy(slab, used, 0, bytes);
+        const chunk = slab.subarray(used, used + bytes);
+        used += bytes;
         socket.emit('data', chunk);
         return true; // Keep reading: SSH's channel windows are the flow control.
       },

@@ -18,21 +18,12 @@ namespace {
 
 Session* SessionOf(fuse_req_t req) { return static_cast<Session*>(fuse_req_userdata(req)); }
 
-std::unique_ptr<Request> NewRequest(fuse_req_t req, Op op) {
-  auto request = std::make_unique<Request>(op);
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  request->uid = ctx->uid;
-  request->gid = ctx->gid;
-  request->pid = ctx->pid;
-  return request;
-}
-
 // Builds and submits a request; an allocation failure while copying becomes
 // ENOMEM instead of unwinding into libfuse's C frames.
 template <typename Fill>
 void Dispatch(fuse_req_t req, Op op, Fill fill) {
   try {
-    auto request = NewRequest(req, op);
+    auto request = std::make_unique<Request>(op);
     fill(*request);
     SessionOf(req)->Submit(req, std::move(request));
   } catch (const std::bad_alloc&) {

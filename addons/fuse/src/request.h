@@ -1,7 +1,5 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,33 +10,44 @@
 
 namespace tmount {
 
+// Every op JS hears about, with the name it sees in `request.op`. One list
+// makes the enum, the names and the count, so JS can check it has the same.
+#define TMOUNT_OPS(X) \
+  X(kLookup, "lookup") \
+  X(kGetattr, "getattr") \
+  X(kSetattr, "setattr") \
+  X(kReadlink, "readlink") \
+  X(kMknod, "mknod") \
+  X(kMkdir, "mkdir") \
+  X(kUnlink, "unlink") \
+  X(kRmdir, "rmdir") \
+  X(kSymlink, "symlink") \
+  X(kRename, "rename") \
+  X(kLink, "link") \
+  X(kOpen, "open") \
+  X(kRead, "read") \
+  X(kWrite, "write") \
+  X(kFlush, "flush") \
+  X(kRelease, "release") \
+  X(kFsync, "fsync") \
+  X(kOpendir, "opendir") \
+  X(kReaddir, "readdir") \
+  X(kReleasedir, "releasedir") \
+  X(kFsyncdir, "fsyncdir") \
+  X(kStatfs, "statfs") \
+  X(kCreate, "create") \
+  X(kAccess, "access") \
+  X(kForget, "forget")
+
 enum class Op {
-  kLookup,
-  kGetattr,
-  kSetattr,
-  kReadlink,
-  kMknod,
-  kMkdir,
-  kUnlink,
-  kRmdir,
-  kSymlink,
-  kRename,
-  kLink,
-  kOpen,
-  kRead,
-  kWrite,
-  kFlush,
-  kRelease,
-  kFsync,
-  kOpendir,
-  kReaddir,
-  kReleasedir,
-  kFsyncdir,
-  kStatfs,
-  kCreate,
-  kAccess,
-  kForget,
+#define TMOUNT_OP_ENUMERATOR(op, name) op,
+  TMOUNT_OPS(TMOUNT_OP_ENUMERATOR)
+#undef TMOUNT_OP_ENUMERATOR
 };
+
+#define TMOUNT_COUNT_OP(op, name) +1
+constexpr int kOpCount = 0 TMOUNT_OPS(TMOUNT_COUNT_OP);
+#undef TMOUNT_COUNT_OP
 
 // The name JS sees in `request.op`.
 const char* OpName(Op op);
@@ -62,9 +71,6 @@ struct WriteData {
 struct Request {
   Op op;
   uint64_t id = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  pid_t pid = 0;
 
   uint64_t ino = 0;
   uint64_t parent = 0;

@@ -166,6 +166,13 @@ Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(inf
   options_ = ParseOptions(info[1]);
   if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "FuseSession: handler must be a function");
   handler_ = Napi::Persistent(info[2].As<Napi::Function>());
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[3].As<Napi::Float64Array>().ElementLength() < kSlotCount) {
+    throw Napi::TypeError::New(env, "FuseSession: slots must be a Float64Array of " + std::to_string(kSlotCount) + " numbers");
+  }
+  Napi::Float64Array slots = info[3].As<Napi::Float64Array>();
+  slotData_ = slots.Data();
+  slots_ = Napi::Persistent(slots);
   closedDeferred_.emplace(Napi::Promise::Deferred::New(env));
   closedPromise_ = Napi::Persistent(closedDeferred_->Promise());
 }
@@ -397,8 +404,7 @@ void Session::CallJs(Napi::Env env, Napi::Function handler, Session* session, Re
   if (request->op == Op::kForget ? session->ended_.load() : !session->IsPending(request->id)) return;
   uint64_t id = request->id;
   try {
-    if (!session->requestNames_) session->requestNames_ = std::make_unique<RequestNames>(env);
-    handler.Call({RequestToJs(env, *session->requestNames_, *request)});
+    CallHandler(env, handler, session->slotData_, *request);
   } catch (const Napi::Error& error) {
     // A throwing handler is a bug in the adapter; the kernel must still get
     // an answer. Rethrowing from a TSFN callback would only print a

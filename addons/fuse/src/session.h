@@ -149,8 +149,10 @@ class Session : public Napi::ObjectWrap<Session> {
   uv_poll_s* poll_ = nullptr;
   fuse_buf inlineBuf_{};
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
-  // Made by the first request handed to JS, in either mode.
-  std::unique_ptr<RequestNames> requestNames_;
+  // The Float64Array JS reads each request's numbers from (see request_js.h),
+  // given to the constructor; its memory stays where it is while referenced.
+  Napi::Reference<Napi::Float64Array> slots_;
+  double* slotData_ = nullptr;
 
   // Created by mount() on the JS thread before any FUSE thread exists; loop
   // threads call NonBlockingCall; the supervisor releases it once, after the

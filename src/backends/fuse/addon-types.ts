@@ -70,13 +70,7 @@ export const SetAttr = {
   ctime: 1 << 10,
 } as const;
 
-export interface RequestContext {
-  uid: number;
-  gid: number;
-  pid: number;
-}
-
-type Req<Op extends string, Fields> = { op: Op; id: number; ctx: RequestContext } & Fields;
+type Req<Op extends string, Fields> = { op: Op; id: number } & Fields;
 
 export type FuseRequest =
   | Req<'lookup', { parent: number; name: string }>
@@ -156,7 +150,14 @@ export interface FuseSession {
 }
 
 export interface FuseAddon {
-  FuseSession: new (mountpoint: string, options: FuseMountOptions, handler: (request: FuseRequest) => void) => FuseSession;
+  /**
+   * `handler` hears of each request as an op index plus what is not a number,
+   * with the numbers in `slots`; request-decoder.ts makes a FuseRequest of them.
+   */
+  FuseSession: new (mountpoint: string, options: FuseMountOptions, handler: (op: number, a?: unknown, b?: unknown) => void, slots: Float64Array) => FuseSession;
+  /** The order of the numbers in `slots`, and the ops by index (request-decoder.ts checks both). */
+  requestSlots: string[];
+  opNames: string[];
   /** libfuse's version string, e.g. "3.14.0". */
   libfuseVersion(): string;
   /** Whether this build can read requests on the event loop (built with libuv's headers). */

@@ -59,34 +59,62 @@ export class FuseDriver {
   ) {}
 
   readonly handle = (request: FuseRequest): void => {
-    const started = this.options.log ? process.hrtime.bigint() : 0n;
+    if (this.options.log) {
+      this.handleTraced(request);
+      return;
+    }
     // Reads and writes, the bulk of the requests, skip the dispatcher: it is
     // one large async function, slow to run and to optimize while the
     // process is young, and a random read's latency is mostly such overhead.
-    const answered = request.op === 'read' ? this.read(request) : request.op === 'write' ? this.write(request) : this.dispatch(request);
-    void answered.then(
-      () => this.trace(request, started, 'ok'),
-      (err: unknown) => {
-        const errno = err instanceof FsError ? err.errno : EIO;
-        if (!(err instanceof FsError)) this.options.onUnexpected?.(err, request.op);
-        this.trace(request, started, err instanceof FsError ? err.code : 'EIO');
-        if (request.op !== 'forget') this.session.replyErr(request.id, errno);
-      },
-    );
+    // Each answers or fails in one promise step.
+    if (request.op === 'read') this.read(request);
+    else if (request.op === 'write') this.write(request);
+    else this.dispatch(request).catch((err: unknown) => this.fail(request, err));
   };
 
-  private read(r: FuseRequest & { op: 'read' }): Promise<void> {
-    return this.fs.read(r.fh, r.offset, r.size).then((data) => this.session.replyBuf(r.id, data));
+  private handleTraced(request: FuseRequest): void {
+    const started = process.hrtime.bigint();
+    this.dispatch(request).then(
+      () => this.trace(request, started, 'ok'),
+      (err: unknown) => {
+        this.trace(request, started, err instanceof FsError ? err.code : 'EIO');
+        this.fail(request, err);
+      },
+    );
   }
 
-  private write(r: FuseRequest & { op: 'write' }): Promise<void> {
-    return this.fs.write(r.fh, r.offset, r.data).then((written) => this.session.replyWrite(r.id, written));
+  /** Answers a request that failed with its errno (EIO for anything but an FsError). */
+  private fail(request: FuseRequest, err: unknown): void {
+    if (!(err instanceof FsError)) this.options.onUnexpected?.(err, request.op);
+    if (request.op !== 'forget') this.session.replyErr(request.id, err instanceof FsError ? err.errno : EIO);
+  }
+
+  private read(r: FuseRequest & { op: 'read' }): void {
+    this.answer(r, this.fs.read(r.fh, r.offset, r.size), (data) => this.session.replyBuf(r.id, data));
+  }
+
+  private write(r: FuseRequest & { op: 'write' }): void {
+    this.answer(r, this.fs.write(r.fh, r.offset, r.data), (written) => this.session.replyWrite(r.id, written));
+  }
+
+  /** Replies with what `work` gives, or fails the request; a reply the addon refuses (a bug) fails it too. */
+  private answer<T>(r: FuseRequest, work: Promise<T>, reply: (value: T) => void): void {
+    work.then(
+      (value) => {
+        try {
+          reply(value);
+        } catch (err) {
+          this.fail(r, err);
+        }
+      },
+      (err: unknown) => this.fail(r, err),
+    );
   }
 
   private trace(request: FuseRequest, started: bigint, outcome: string): void {
     if (!this.options.log) return;
     const micros = Number(process.hrtime.bigint() - started) / 1000;
-    const { op, id, ctx: _ctx, ...args } = request as FuseRequest & { data?: Buffer };
+    const { op, id, ...args } = request as FuseRequest & { data?: Buffer };
     const shown = 'data' in args ? { ...args, data: `${(args.data as Buffer).length} bytes` } : args;
     this.options.log(`fuse #${id} ${op} ${JSON.stringify(shown)} -> ${outcome} in ${micros.toFixed(0)} µs`);
   }
@@ -134,6 +162,12 @@ export class FuseDriver {
         }
         return;
       }
+      case 'read':
+        session.replyBuf(r.id, await fs.read(r.fh, r.offset, r.size));
+        return;
+      case 'write':
+        session.replyWrite(r.id, await fs.write(r.fh, r.offset, r.data));
+        return;
       case 'forget':
         for (const item of r.items) fs.forget(item.ino, item.nlookup);
         return;

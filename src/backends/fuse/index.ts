@@ -5,6 +5,7 @@ import type { Backend } from '../types.js';
 import { allOf, no } from '../unavailable.js';
 import type { FuseAddon, FuseSession } from './addon-types.js';
 import { FuseDriver } from './driver.js';
+import { checkAddonLayout, decodeRequest, REQUEST_SLOTS } from './request-decoder.js';
 
 /** Kernel reads and writes of up to 1 MiB per request: fewer round trips through JS. */
 const MAX_WRITE = 1024 * 1024;
@@ -23,6 +24,8 @@ export const fuseBackend: Backend = {
     const mountpoint = context.mountpoint!;
     const { tuning } = context;
     const addon = loadAddon<FuseAddon>('fuse');
+    checkAddonLayout(addon);
+    const slots = new Float64Array(REQUEST_SLOTS.length);
     // The kernel's write-back cache coalesces small writes into large ones;
     // it has nothing to do on a read-only mount.
     const writebackCache = !context.readonly;
@@ -40,7 +43,8 @@ export const fuseBackend: Backend = {
         writebackCache,
         eventLoop: addon.readsOnEventLoop,
       },
-      (request) => driver!.handle(request),
+      (op, a, b) => driver!.handle(decodeRequest(slots, op, a, b)),
+      slots,
     );
     driver = new FuseDriver(context.fs, session, {
       entryTimeout: tuning.entryTimeout,
