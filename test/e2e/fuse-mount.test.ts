@@ -398,6 +398,26 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       expect((await readFile(join(mounted.remoteDir, 'f'))).equals(data)).toBe(true);
     });
 
+    it('--debug logs every request with its outcome and latency', { timeout: 30_000 }, async () => {
+      const mounted = await mountTmount(ssh.server, { remoteSubdir: 'debug', args: ['--debug'] });
+      try {
+        await writeFile(join(mounted.remoteDir, 'seen.txt'), 'hello');
+        expect(await ok('cat', [join(mounted.mountpoint, 'seen.txt')])).toBe('hello');
+        expect((await run('stat', [join(mounted.mountpoint, 'missing')])).code).not.toBe(0);
+        await mkdir(join(mounted.remoteDir, 'full', 'inside'), { recursive: true });
+        expect((await run('rmdir', [join(mounted.mountpoint, 'full')])).stderr).toMatch(/not empty/);
+        const log = mounted.log();
+        expect(log).toMatch(/^fuse #\d+ lookup \{"parent":1,"name":"seen\.txt"\} -> ok in \d+ µs$/m);
+        expect(log).toMatch(/^fuse #\d+ open \{"ino":\d+,"flags":\d+\} -> ok in \d+ µs$/m);
+        expect(log).toMatch(/^fuse #\d+ read \{"ino":\d+,"fh":\d+,"size":\d+,"offset":0\} -> ok in \d+ µs$/m);
+        // A name that does not exist is a negative entry, not an error; a refused rmdir is one.
+        expect(log).toMatch(/^fuse #\d+ lookup \{"parent":1,"name":"missing"\} -> ok in \d+ µs$/m);
+        expect(log).toMatch(/^fuse #\d+ rmdir \{"parent":1,"name":"full"\} -> ENOTEMPTY in \d+ µs$/m);
+      } finally {
+        await mounted.unmount();
+      }
+    });
+
     it.each(['SIGINT', 'fusermount3 -u'])('%s ends the CLI too', async (how) => {
       const mounted = await mountTmount(ssh.server, { remoteSubdir: 'stop' });
       expect(await ok('ls', ['-A', mounted.mountpoint])).toBeDefined();

@@ -38,6 +38,9 @@ function direntSize(name: string, plus: boolean): number {
   return (raw + 7) & ~7;
 }
 
+/** The handler of each op, typed by its request. */
+type Handlers = { [Op in FuseRequest['op']]: (request: FuseRequest & { op: Op }) => Promise<string> | void };
+
 interface DirSnapshot {
   ino: number;
   entries: { name: string; attr: Attr; dot: boolean }[] | undefined;
@@ -60,55 +63,102 @@ export class FuseDriver {
 
   readonly handle = (request: FuseRequest): void => {
     if (this.options.log) {
-      this.handleTraced(request);
+      const started = process.hrtime.bigint();
+      void Promise.resolve(this.run(request)).then((outcome) => this.trace(request, started, outcome ?? 'ok'));
       return;
     }
-    // Reads and writes, the bulk of the requests, skip the dispatcher: it is
-    // one large async function, slow to run and to optimize while the
-    // process is young, and a random read's latency is mostly such overhead.
-    // Each answers or fails in one promise step.
-    if (request.op === 'read') this.read(request);
-    else if (request.op === 'write') this.write(request);
-    else this.dispatch(request).catch((err: unknown) => this.fail(request, err));
+    void this.run(request);
   };
 
-  private handleTraced(request: FuseRequest): void {
-    const started = process.hrtime.bigint();
-    this.dispatch(request).then(
-      () => this.trace(request, started, 'ok'),
-      (err: unknown) => {
-        this.trace(request, started, err instanceof FsError ? err.code : 'EIO');
-        this.fail(request, err);
-      },
-    );
-  }
+  /**
+   * One small handler per op, each answering in one promise step where it
+   * can: a single dispatcher for all ops was one large async function, and
+   * every await in it saved and restored its whole frame.
+   */
+  private readonly handlers: Handlers = {
+    read: (r) => this.answer(r, this.fs.read(r.fh, r.offset, r.size), (data) => this.session.replyBuf(r.id, data)),
+    write: (r) => this.answer(r, this.fs.write(r.fh, r.offset, r.data), (written) => this.session.replyWrite(r.id, written)),
+    lookup: (r) => this.answer(r, this.lookup(r.parent, r.name), (entry) => this.session.replyEntry(r.id, entry)),
+    forget: (r) => {
+      for (const item of r.items) this.fs.forget(item.ino, item.nlookup);
+    },
+    getattr: (r) => this.answer(r, this.fs.getattr(r.ino, r.fh), (attr) => this.replyAttr(r.id, attr)),
+    setattr: (r) => this.answer(r, this.setattr(r), (attr) => this.replyAttr(r.id, attr)),
+    readlink: (r) => this.answer(r, this.fs.readlink(r.ino), (target) => this.session.replyReadlink(r.id, target)),
+    mknod: (r) => this.answer(r, this.mknod(r), (entry) => (entry ? this.session.replyEntry(r.id, entry) : this.session.replyErr(r.id, EPERM))),
+    mkdir: (r) => this.answer(r, this.fs.mkdir(r.parent, r.name, r.mode), (made) => this.session.replyEntry(r.id, this.entry(made.attr))),
+    unlink: (r) => this.answer(r, this.fs.unlink(r.parent, r.name), () => this.session.replyErr(r.id, 0)),
+    rmdir: (r) => this.answer(r, this.fs.rmdir(r.parent, r.name), () => this.session.replyErr(r.id, 0)),
+    symlink: (r) => this.answer(r, this.fs.symlink(r.parent, r.name, r.target), (made) => this.session.replyEntry(r.id, this.entry(made.attr))),
+    rename: (r) =>
+      this.answer(
+        r,
+        this.fs.rename(r.parent, r.name, r.newParent, r.newName, {
+          noReplace: (r.flags & RENAME_NOREPLACE) !== 0,
+          exchange: (r.flags & RENAME_EXCHANGE) !== 0,
+        }),
+        () => this.session.replyErr(r.id, 0),
+      ),
+    link: (r) => this.answer(r, this.fs.link(r.ino, r.newParent, r.newName), (made) => this.session.replyEntry(r.id, this.entry(made.attr))),
+    open: (r) =>
+      this.answer(r, this.fs.open(r.ino, this.openFlags(r.flags)), (opened) => this.session.replyOpen(r.id, { fh: opened.fh, keepCache: opened.unchanged })),
+    create: (r) =>
+      this.answer(r, this.fs.create(r.parent, r.name, r.mode, this.openFlags(r.flags)), (created) =>
+        this.session.replyCreate(r.id, this.entry(created.entry.attr), { fh: created.fh }),
+      ),
+    flush: (r) => this.answer(r, this.fs.flush(r.fh), () => this.session.replyErr(r.id, 0)),
+    release: (r) => {
+      // The kernel ignores release's outcome (data errors were reported by
+      // flush), so it need not wait for the remote close.
+      this.session.replyErr(r.id, 0);
+      this.fs.release(r.fh).catch((err: unknown) => this.options.log?.(`fuse release fh ${r.fh}: ${(err as Error).message}`));
+    },
+    fsync: (r) => this.answer(r, this.fs.fsync(r.fh), () => this.session.replyErr(r.id, 0)),
+    // The kernel may keep the listing in its page cache across opendirs; it
+    // drops it when the directory changes through the mount or its mtime
+    // changes when the attributes are refreshed.
+    opendir: (r) =>
+      this.answer(r, this.fs.getattr(r.ino), () => this.session.replyOpen(r.id, { fh: this.opendir(r.ino), cacheDir: true, keepCache: true })),
+    readdir: (r) => this.answer(r, this.readdir(r.id, r.fh, r.ino, r.offset, r.size, r.plus), () => undefined),
+    releasedir: (r) => {
+      this.dirs.delete(r.fh);
+      this.session.replyErr(r.id, 0);
+    },
+    // The server enforces permissions on every operation anyway.
+    fsyncdir: (r) => this.session.replyErr(r.id, 0),
+    access: (r) => this.session.replyErr(r.id, 0),
+    statfs: (r) => this.answer(r, this.fs.statfs(), (st) => this.session.replyStatfs(r.id, st)),
+  };
 
-  /** Answers a request that failed with its errno (EIO for anything but an FsError). */
-  private fail(request: FuseRequest, err: unknown): void {
-    if (!(err instanceof FsError)) this.options.onUnexpected?.(err, request.op);
-    if (request.op !== 'forget') this.session.replyErr(request.id, err instanceof FsError ? err.errno : EIO);
-  }
-
-  private read(r: FuseRequest & { op: 'read' }): void {
-    this.answer(r, this.fs.read(r.fh, r.offset, r.size), (data) => this.session.replyBuf(r.id, data));
-  }
-
-  private write(r: FuseRequest & { op: 'write' }): void {
-    this.answer(r, this.fs.write(r.fh, r.offset, r.data), (written) => this.session.replyWrite(r.id, written));
+  /** Starts the request's handler; what it gives settles with the outcome, for the debug log. */
+  private run(r: FuseRequest): Promise<string> | void {
+    try {
+      return (this.handlers[r.op] as (request: FuseRequest) => Promise<string> | void)(r);
+    } catch (err) {
+      return Promise.resolve(this.fail(r, err));
+    }
   }
 
   /** Replies with what `work` gives, or fails the request; a reply the addon refuses (a bug) fails it too. */
-  private answer<T>(r: FuseRequest, work: Promise<T>, reply: (value: T) => void): void {
-    work.then(
+  private answer<T>(r: FuseRequest, work: Promise<T>, reply: (value: T) => void): Promise<string> {
+    return work.then(
       (value) => {
         try {
           reply(value);
+          return 'ok';
         } catch (err) {
-          this.fail(r, err);
+          return this.fail(r, err);
         }
       },
       (err: unknown) => this.fail(r, err),
     );
+  }
+
+  /** Answers a failed request with its errno (EIO for anything but an FsError); returns the error's name. */
+  private fail(request: FuseRequest, err: unknown): string {
+    if (!(err instanceof FsError)) this.options.onUnexpected?.(err, request.op);
+    if (request.op !== 'forget') this.session.replyErr(request.id, err instanceof FsError ? err.errno : EIO);
+    return err instanceof FsError ? err.code : 'EIO';
   }
 
   private trace(request: FuseRequest, started: bigint, outcome: string): void {
@@ -146,146 +196,51 @@ export class FuseDriver {
     };
   }
 
-  private async dispatch(r: FuseRequest): Promise<void> {
-    const { fs, session } = this;
-    switch (r.op) {
-      case 'lookup': {
-        try {
-          const found = await fs.lookup(r.parent, r.name);
-          session.replyEntry(r.id, this.entry(found.attr));
-        } catch (err) {
-          // A zero ino is a negative entry the kernel caches: `git status` and
-          // compilers probe many names that do not exist. A presumed answer
-          // goes back as a plain error, which the kernel does not keep.
-          if (!(err instanceof FsError && err.errno === ENOENT) || err instanceof PresumedMissing || this.options.negativeTimeout <= 0) throw err;
-          session.replyEntry(r.id, { ino: 0, generation: 0, attr: emptyAttr(), entryTimeout: this.options.negativeTimeout, attrTimeout: 0 });
-        }
-        return;
-      }
-      case 'read':
-        session.replyBuf(r.id, await fs.read(r.fh, r.offset, r.size));
-        return;
-      case 'write':
-        session.replyWrite(r.id, await fs.write(r.fh, r.offset, r.data));
-        return;
-      case 'forget':
-        for (const item of r.items) fs.forget(item.ino, item.nlookup);
-        return;
-      case 'getattr':
-        session.replyAttr(r.id, this.fuseAttr(await fs.getattr(r.ino, r.fh)), this.options.attrTimeout);
-        return;
-      case 'setattr': {
-        if (this.isWriteBackStamp(r)) {
-          // The kernel's write-back cache stamps mtime itself after writes and
-          // sends it with the handle at close. The server stamps the file when
-          // the data lands (as with sshfs and NFS), so this costs no request;
-          // the kernel keeps the time it chose until it refreshes attributes.
-          const attr = await fs.getattr(r.ino, r.fh);
-          session.replyAttr(r.id, this.fuseAttr({ ...attr, mtimeMs: r.mtimeMs }), this.options.attrTimeout);
-          return;
-        }
-        const now = Date.now();
-        const attr = await fs.setattr(
-          r.ino,
-          {
-            ...(r.toSet & SetAttr.mode ? { mode: r.mode } : {}),
-            ...(r.toSet & SetAttr.uid ? { uid: remoteUidFor(this.options.owners, r.uid) } : {}),
-            ...(r.toSet & SetAttr.gid ? { gid: remoteGidFor(this.options.owners, r.gid) } : {}),
-            ...(r.toSet & SetAttr.size ? { size: r.size } : {}),
-            ...(r.toSet & SetAttr.atimeNow ? { atimeMs: now } : r.toSet & SetAttr.atime ? { atimeMs: r.atimeMs } : {}),
-            ...(r.toSet & SetAttr.mtimeNow ? { mtimeMs: now } : r.toSet & SetAttr.mtime ? { mtimeMs: r.mtimeMs } : {}),
-          },
-          r.fh,
-        );
-        session.replyAttr(r.id, this.fuseAttr(attr), this.options.attrTimeout);
-        return;
-      }
-      case 'readlink':
-        session.replyReadlink(r.id, await fs.readlink(r.ino));
-        return;
-      case 'mknod': {
-        if ((r.mode & FileType.S_IFMT) !== FileType.S_IFREG) {
-          session.replyErr(r.id, EPERM);
-          return;
-        }
-        const created = await fs.create(r.parent, r.name, r.mode, OpenFlags.wronly);
-        await fs.release(created.fh);
-        session.replyEntry(r.id, this.entry(created.entry.attr));
-        return;
-      }
-      case 'mkdir':
-        session.replyEntry(r.id, this.entry((await fs.mkdir(r.parent, r.name, r.mode)).attr));
-        return;
-      case 'unlink':
-        await fs.unlink(r.parent, r.name);
-        session.replyErr(r.id, 0);
-        return;
-      case 'rmdir':
-        await fs.rmdir(r.parent, r.name);
-        session.replyErr(r.id, 0);
-        return;
-      case 'symlink':
-        session.replyEntry(r.id, this.entry((await fs.symlink(r.parent, r.name, r.target)).attr));
-        return;
-      case 'rename':
-        await fs.rename(r.parent, r.name, r.newParent, r.newName, {
-          noReplace: (r.flags & RENAME_NOREPLACE) !== 0,
-          exchange: (r.flags & RENAME_EXCHANGE) !== 0,
-        });
-        session.replyErr(r.id, 0);
-        return;
-      case 'link':
-        session.replyEntry(r.id, this.entry((await fs.link(r.ino, r.newParent, r.newName)).attr));
-        return;
-      case 'open': {
-        const opened = await fs.open(r.ino, this.openFlags(r.flags));
-        session.replyOpen(r.id, { fh: opened.fh, keepCache: opened.unchanged });
-        return;
-      }
-      case 'create': {
-        const created = await fs.create(r.parent, r.name, r.mode, this.openFlags(r.flags));
-        session.replyCreate(r.id, this.entry(created.entry.attr), { fh: created.fh });
-        return;
-      }
-      case 'flush':
-        await fs.flush(r.fh);
-        session.replyErr(r.id, 0);
-        return;
-      case 'release':
-        // The kernel ignores release's outcome (data errors were reported by
-        // flush), so it need not wait for the remote close.
-        session.replyErr(r.id, 0);
-        await fs.release(r.fh).catch((err: unknown) => this.options.log?.(`fuse release fh ${r.fh}: ${(err as Error).message}`));
-        return;
-      case 'fsync':
-        await fs.fsync(r.fh);
-        session.replyErr(r.id, 0);
-        return;
-      case 'opendir':
-        await this.fs.getattr(r.ino);
-        // The kernel may keep the listing in its page cache across opendirs;
-        // it drops it when the directory changes through the mount or its
-        // mtime changes when the attributes are refreshed.
-        session.replyOpen(r.id, { fh: this.opendir(r.ino), cacheDir: true, keepCache: true });
-        return;
-      case 'readdir':
-        await this.readdir(r.id, r.fh, r.ino, r.offset, r.size, r.plus);
-        return;
-      case 'releasedir':
-        this.dirs.delete(r.fh);
-        session.replyErr(r.id, 0);
-        return;
-      case 'fsyncdir':
-      case 'access':
-        // The server enforces permissions on every operation anyway.
-        session.replyErr(r.id, 0);
-        return;
-      case 'statfs': {
-        const st = await fs.statfs();
-        session.replyStatfs(r.id, st);
-        return;
-      }
+  private replyAttr(id: number, attr: Attr): void {
+    this.session.replyAttr(id, this.fuseAttr(attr), this.options.attrTimeout);
+  }
+
+  private async lookup(parent: number, name: string): Promise<FuseEntry> {
+    try {
+      return this.entry((await this.fs.lookup(parent, name)).attr);
+    } catch (err) {
+      // A zero ino is a negative entry the kernel caches: `git status` and
+      // compilers probe many names that do not exist. A presumed answer
+      // goes back as a plain error, which the kernel does not keep.
+      if (!(err instanceof FsError && err.errno === ENOENT) || err instanceof PresumedMissing || this.options.negativeTimeout <= 0) throw err;
+      return { ino: 0, generation: 0, attr: emptyAttr(), entryTimeout: this.options.negativeTimeout, attrTimeout: 0 };
     }
+  }
+
+  private setattr(r: FuseRequest & { op: 'setattr' }): Promise<Attr> {
+    if (this.isWriteBackStamp(r)) {
+      // The kernel's write-back cache stamps mtime itself after writes and
+      // sends it with the handle at close. The server stamps the file when
+      // the data lands (as with sshfs and NFS), so this costs no request;
+      // the kernel keeps the time it chose until it refreshes attributes.
+      return this.fs.getattr(r.ino, r.fh).then((attr) => ({ ...attr, mtimeMs: r.mtimeMs }));
+    }
+    const now = Date.now();
+    return this.fs.setattr(
+      r.ino,
+      {
+        ...(r.toSet & SetAttr.mode ? { mode: r.mode } : {}),
+        ...(r.toSet & SetAttr.uid ? { uid: remoteUidFor(this.options.owners, r.uid) } : {}),
+        ...(r.toSet & SetAttr.gid ? { gid: remoteGidFor(this.options.owners, r.gid) } : {}),
+        ...(r.toSet & SetAttr.size ? { size: r.size } : {}),
+        ...(r.toSet & SetAttr.atimeNow ? { atimeMs: now } : r.toSet & SetAttr.atime ? { atimeMs: r.atimeMs } : {}),
+        ...(r.toSet & SetAttr.mtimeNow ? { mtimeMs: now } : r.toSet & SetAttr.mtime ? { mtimeMs: r.mtimeMs } : {}),
+      },
+      r.fh,
+    );
+  }
+
+  /** Creates a regular file (the only kind SFTP can make this way); undefined for any other kind. */
+  private async mknod(r: FuseRequest & { op: 'mknod' }): Promise<FuseEntry | undefined> {
+    if ((r.mode & FileType.S_IFMT) !== FileType.S_IFREG) return undefined;
+    const created = await this.fs.create(r.parent, r.name, r.mode, OpenFlags.wronly);
+    await this.fs.release(created.fh);
+    return this.entry(created.entry.attr);
   }
 
   /**
