@@ -179,9 +179,10 @@ export class SftpSession {
   }
 
   /**
-   * Holds this tick's writes to the transport back until its microtasks run,
-   * then sends them in one go. A promise reaction, not process.nextTick: a
-   * tick callback costs async-hook bookkeeping on every request.
+   * Holds the transport's writes back until the promise reactions queued so
+   * far have run, then sends them in one go: the requests of one batch of
+   * FUSE requests leave in one socket write. A promise reaction, not
+   * process.nextTick, which costs async-hook bookkeeping on every request.
    */
   private batchWrites(): void {
     const transport = this.transport;

@@ -16,9 +16,10 @@ const SLAB_BYTES = 256 * 1024;
  * before it is emitted: ssh2 may keep a partial packet across chunks. The
  * copies are views into a slab instead of a Buffer each, which for a 4 KiB
  * answer would be a memory allocation and external memory for the garbage
- * collector to track, per SFTP reply. A slab is never written twice, so a
- * chunk someone keeps stays intact (and keeps its slab alive: SftpSession
- * copies the one thing it keeps from a reply, file handles).
+ * collector to track, per SFTP reply. This code never writes a slab's bytes
+ * twice (ssh2 decrypts each chunk in place, and keeps views into it, such as
+ * SFTP handles). A view someone keeps keeps its whole slab alive, so
+ * SftpSession copies what it keeps for long: the handles of open files.
  * Reading starts paused: nothing arrives before the SSH client has
  * attached its listener and called resume() (ssh2 does both).
  */

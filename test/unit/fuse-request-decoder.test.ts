@@ -55,6 +55,44 @@ describe('decodeRequest', () => {
     });
   });
 
+  it('decodes every op the addon knows under its own name, with the fields its handler reads', () => {
+    const filled = slots({ id: 9, ino: 4, parent: 1, fh: 2, hasFh: 1, size: 8, offset: 16, flags: 3, mode: 0o100644, newParent: 5, mask: 4 });
+    const expected: Record<(typeof OP_NAMES)[number], string[]> = {
+      lookup: ['parent', 'name'],
+      getattr: ['ino', 'fh'],
+      setattr: ['ino', 'fh', 'toSet', 'mode', 'uid', 'gid', 'size', 'atimeMs', 'mtimeMs'],
+      readlink: ['ino'],
+      mknod: ['parent', 'name', 'mode', 'rdev'],
+      mkdir: ['parent', 'name', 'mode'],
+      unlink: ['parent', 'name'],
+      rmdir: ['parent', 'name'],
+      symlink: ['parent', 'name', 'target'],
+      rename: ['parent', 'name', 'newParent', 'newName', 'flags'],
+      link: ['ino', 'newParent', 'newName'],
+      open: ['ino', 'flags'],
+      read: ['ino', 'fh', 'size', 'offset'],
+      write: ['ino', 'fh', 'data', 'offset', 'flags'],
+      flush: ['ino', 'fh'],
+      release: ['ino', 'fh', 'flags'],
+      fsync: ['ino', 'fh', 'datasync'],
+      opendir: ['ino', 'flags'],
+      readdir: ['ino', 'fh', 'size', 'offset', 'plus'],
+      releasedir: ['ino', 'fh'],
+      fsyncdir: ['ino', 'fh', 'datasync'],
+      statfs: ['ino'],
+      create: ['parent', 'name', 'mode', 'flags'],
+      access: ['ino', 'mask'],
+      forget: ['items'],
+    };
+    for (const name of OP_NAMES) {
+      const a = name === 'write' ? Buffer.from('x') : name === 'forget' ? new Float64Array([4, 1]) : 'a';
+      const request = decodeRequest(filled, op(name), a, 'b');
+      expect(Object.keys(request).sort()).toEqual(['op', 'id', ...expected[name]].sort());
+      expect(request.op).toBe(name);
+      expect(Object.values(request)).not.toContain(undefined);
+    }
+  });
+
   it('refuses an op index it does not know', () => {
     expect(() => decodeRequest(slots({}), OP_NAMES.length)).toThrow(`unknown op index ${OP_NAMES.length}`);
   });

@@ -49,7 +49,7 @@ describe('connectTcp', () => {
     expect(Buffer.concat(chunks).toString()).toBe('SSH-2.0-OpenSSH_9.2\r\n');
   });
 
-  it('delivers every byte in order, each chunk its own copy', async () => {
+  it('delivers every byte in order, and a chunk a listener keeps stays intact', async () => {
     const parts = Array.from({ length: 8 }, (_, i) => randomBytes(1_000 + i * 20_000));
     const port = await serve(async (peer) => {
       for (const part of parts) {

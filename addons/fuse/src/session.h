@@ -150,7 +150,9 @@ class Session : public Napi::ObjectWrap<Session> {
   fuse_buf inlineBuf_{};
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   // The Float64Array JS reads each request's numbers from (see request_js.h),
-  // given to the constructor; its memory stays where it is while referenced.
+  // given to the constructor. Reading its data pointer moved its storage off
+  // V8's heap for good, and nothing detaches it (index.ts keeps it private),
+  // so the pointer stays valid while the reference keeps the array alive.
   Napi::Reference<Napi::Float64Array> slots_;
   double* slotData_ = nullptr;
 
