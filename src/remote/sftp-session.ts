@@ -252,7 +252,7 @@ export class SftpSession {
   /** The handle is a copy: ssh2 hands out a view into the received data, which would keep all of it alive while the file is open. */
   open(path: string, flags: number, mode?: number): Promise<Buffer> {
     const attrs: InputAttributes = mode === undefined ? {} : { mode };
-    return this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, attrs, cb)).then((handle) => Buffer.from(handle));
+    return this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, attrs, (err, handle) => cb(err, err ? handle : Buffer.from(handle))));
   }
 
   close(handle: Buffer, path: string): Promise<void> {

@@ -406,10 +406,7 @@ export class RemoteFs {
 
   /** Opens a file; `flags` are this OS's open(2) flags. Returns the handle number. */
   open(ino: number, flags: number): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
-    return this.run('open', `#${ino}`, async () => {
-      const node = this.liveNode(ino, 'open');
-      return this.openNode(node, flags, undefined);
-    });
+    return this.run('open', `#${ino}`, () => this.openNode(this.liveNode(ino, 'open'), flags, undefined));
   }
 
   /** Creates (or with O_EXCL only creates) and opens a file. */
