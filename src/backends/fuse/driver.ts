@@ -62,9 +62,10 @@ export class FuseDriver {
   ) {}
 
   readonly handle = (request: FuseRequest): void => {
-    if (this.options.log) {
+    const log = this.options.log;
+    if (log) {
       const started = process.hrtime.bigint();
-      void Promise.resolve(this.run(request)).then((outcome) => this.trace(request, started, outcome ?? 'ok'));
+      void Promise.resolve(this.run(request)).then((outcome) => this.trace(log, request, started, outcome ?? 'ok'));
       return;
     }
     void this.run(request);
@@ -161,12 +162,11 @@ export class FuseDriver {
     return err instanceof FsError ? err.code : 'EIO';
   }
 
-  private trace(request: FuseRequest, started: bigint, outcome: string): void {
-    if (!this.options.log) return;
+  private trace(log: (line: string) => void, request: FuseRequest, started: bigint, outcome: string): void {
     const micros = Number(process.hrtime.bigint() - started) / 1000;
     const { op, id, ...args } = request as FuseRequest & { data?: Buffer };
     const shown = 'data' in args ? { ...args, data: `${(args.data as Buffer).length} bytes` } : args;
-    this.options.log(`fuse #${id} ${op} ${JSON.stringify(shown)} -> ${outcome} in ${micros.toFixed(0)} µs`);
+    log(`fuse #${id} ${op} ${JSON.stringify(shown)} -> ${outcome} in ${micros.toFixed(0)} µs`);
   }
 
   private fuseAttr(attr: Attr): FuseAttr {

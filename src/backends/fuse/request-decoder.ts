@@ -69,19 +69,25 @@ export function checkAddonLayout(addon: { requestSlots: readonly string[]; opNam
   }
 }
 
+/** The handle getattr and setattr carry only when the kernel sent one. */
+function optionalFh(s: Float64Array): number | undefined {
+  return s[S.hasFh] ? s[S.fh] : undefined;
+}
+
 /** A request from what the addon handed over; `a` and `b` are the op's strings, write data or forget pairs. */
 export function decodeRequest(s: Float64Array, op: number, a?: unknown, b?: unknown): FuseRequest {
   const id = s[S.id]!;
   const ino = s[S.ino]!;
-  const fh = s[S.hasFh] ? s[S.fh] : undefined;
   // The hottest first: the comparisons run in order.
   switch (op) {
     case OP.read:
       return { op: 'read', id, ino, fh: s[S.fh]!, size: s[S.size]!, offset: s[S.offset]! };
     case OP.write:
       return { op: 'write', id, ino, fh: s[S.fh]!, data: a as Buffer, offset: s[S.offset]!, flags: s[S.flags]! };
-    case OP.getattr:
+    case OP.getattr: {
+      const fh = optionalFh(s);
       return fh === undefined ? { op: 'getattr', id, ino } : { op: 'getattr', id, ino, fh };
+    }
     case OP.lookup:
       return { op: 'lookup', id, parent: s[S.parent]!, name: a as string };
     case OP.forget: {
@@ -117,6 +123,7 @@ export function decodeRequest(s: Float64Array, op: number, a?: unknown, b?: unkn
         atimeMs: s[S.atimeMs]!,
         mtimeMs: s[S.mtimeMs]!,
       };
+      const fh = optionalFh(s);
       return fh === undefined ? request : { ...request, fh };
     }
     case OP.readlink:
