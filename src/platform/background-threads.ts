@@ -2,11 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, setPriority } from 'node:os';
 import koffi from 'koffi';
 
-/** Linux's SCHED_IDLE policy: a thread woken under the normal policy preempts it at once. */
+/** Linux's SCHED_IDLE policy: a normal thread of the same process that wakes on its core preempts it at once. */
 const SCHED_IDLE = 5;
 
 /** The lowest nice value, for when SCHED_IDLE cannot be set. */
-export const BACKGROUND_NICE = 19;
+const BACKGROUND_NICE = 19;
 
 /** V8's default number of background threads in Node (`--v8-pool-size`). */
 const DEFAULT_POOL_SIZE = 4;
@@ -104,14 +104,15 @@ function lower(tid: number): boolean {
  *
  * A fresh mount's first few thousand requests have V8 compile the request
  * path on those threads (~80 ms of CPU). On a machine with few cores, a
- * process that the request chain wakes (sshd, the application waiting for its
- * read) can land on the core where a compile runs and wait up to a scheduler
- * slice, milliseconds, behind it. A SCHED_IDLE thread is preempted as soon as
- * anything else wakes on its core; a niced one only when its slice ends.
- * Measured on 2 vCPUs, 3,000 cold random 4 KiB reads on fresh mounts: reads
- * over 1 ms fell from ~45 to ~25 per run, and the mean read time by about a
- * tenth. Nothing starves: the scheduler still gives these threads a small
- * share of a busy core, and all of an idle one.
+ * thread that the request chain wakes can land on the core where a compile
+ * runs and wait behind it, up to a scheduler tick (4 ms at HZ=250). tmount's
+ * own serving thread takes the core back from a SCHED_IDLE thread at once.
+ * Processes of other sessions (sshd, the application waiting for its read)
+ * compete as groups when Linux groups sessions (autogroup), so for them this
+ * shortens the wait less. Measured on 2 vCPUs, 3,000 cold random 4 KiB reads
+ * on fresh mounts: reads over 1 ms fell from ~45 to 20-30 per run, the mean
+ * read time by 5-10 %. Nothing starves: the scheduler still gives these
+ * threads a small share of a busy core, and all of an idle one.
  */
 export function lowerBackgroundThreads(): number[] {
   if (process.platform !== 'linux') return [];
