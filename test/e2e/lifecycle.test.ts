@@ -108,11 +108,15 @@ describe('background mounts, status, events and unmount', () => {
       expect(isAlive(entry.pid)).toBe(true);
       // The serving process runs with the heap settings large writes need.
       expect(readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS]));
-      // V8's compiler and GC helpers (Node's scheduler thread and 4 workers)
-      // give way to the threads that answer requests.
+      // V8's compiler and GC helpers (Node's 4 platform workers, and on Node
+      // before 23 its delayed-task thread) give way to the threads that answer
+      // requests; those (the JS thread, libuv's pool, the addon's) keep theirs.
       const policies = schedulingPolicies(entry.pid);
       expect(policies.get(entry.pid)).toBe(SCHED_OTHER);
-      expect([...policies.values()].filter((policy) => policy === SCHED_IDLE)).toHaveLength(5);
+      const idle = [...policies.values()].filter((policy) => policy === SCHED_IDLE).length;
+      expect(idle).toBeGreaterThanOrEqual(4);
+      expect(idle).toBeLessThanOrEqual(5);
+      expect(policies.size - idle).toBeGreaterThan(1);
       expect(entry.stats.bytesRead).toBeGreaterThan(0);
     }
     const table = await tmount(['status']);
