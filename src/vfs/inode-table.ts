@@ -18,6 +18,8 @@ export interface Inode {
   dataGen: number;
   /** The remote version (size and mtime) whose data was last read through a handle: the kernel may still hold it. */
   servedVersion?: string;
+  /** Arrival number of the latest setattr that set times here: an earlier one still waiting must not overwrite its times. */
+  timesTicket?: number;
 }
 
 /**

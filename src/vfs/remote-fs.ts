@@ -88,6 +88,8 @@ export class RemoteFs {
   private readonly blocks: BlockCache;
   private readonly handles = new Map<number, FileHandle>();
   private nextFh = 1;
+  /** Numbers setattrs that set times, in the order they arrive. */
+  private timesTickets = 0;
   private readonly io: HandleIo;
   private readonly root: string;
 
@@ -292,13 +294,23 @@ export class RemoteFs {
       const viaHandle = node.unlinked ? (handle ?? this.anyHandle(node)) : undefined;
       if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
       const onlyTimes = changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined;
+      // Requests are handled concurrently, but times must end as the last one
+      // to arrive set them: the kernel's write-back stamp and a futimens right
+      // after it (cp -p) are both in flight at a close.
+      const setsTimes = changes.atimeMs !== undefined || changes.mtimeMs !== undefined;
+      const ticket = setsTimes ? ++this.timesTickets : 0;
+      const latestTimes = (): boolean => {
+        if (ticket < (node.timesTicket ?? 0)) return false; // A setattr that arrived later set them.
+        node.timesTicket = ticket;
+        return true;
+      };
       // Only times set through a file open for writing wait for its close (the
       // kernel's write-back cache does this after writes); a utimens on the
       // path (touch -d) is for everyone to see at once.
       const writer = onlyTimes && handle?.mode.writable && !handle.closed ? handle : undefined;
-      if (writer && (changes.atimeMs !== undefined || changes.mtimeMs !== undefined)) {
+      if (writer && setsTimes) {
         const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
-        writer.pendingTimes = { atimeMs: changes.atimeMs ?? current.atimeMs, mtimeMs: changes.mtimeMs ?? current.mtimeMs };
+        if (latestTimes()) writer.pendingTimes = { atimeMs: changes.atimeMs ?? current.atimeMs, mtimeMs: changes.mtimeMs ?? current.mtimeMs };
         return this.toAttr(ino, this.overlay(node, current));
       }
       const path = this.remote(node.path);
@@ -333,17 +345,19 @@ export class RemoteFs {
           rest.uid = changes.uid ?? current.uid;
           rest.gid = changes.gid ?? current.gid;
         }
-        if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
+        if (setsTimes) {
           // SFTP v3 sets both times together (and in whole seconds).
           const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
           const times = { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
           const open = this.handlesOf(node);
           const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
-          if (writer) {
+          const latest = latestTimes();
+          // Times a handle was to set at its flush (the kernel's write-back
+          // stamp) are older than these.
+          if (latest) for (const h of open) h.pendingTimes = undefined;
+          if (latest && writer) {
             // Unflushed data would move mtime again when it lands: the times
             // go out right behind it through the writer's handle.
-            // Times other handles were to set at their close are older than these.
-            for (const h of open) h.pendingTimes = undefined;
             writer.pendingTimes = times;
             const flushed = Promise.all(open.map((h) => h.flush()));
             // Once every write and the times are on the wire (flush sends
@@ -354,7 +368,7 @@ export class RemoteFs {
             } else {
               await flushed;
             }
-          } else {
+          } else if (latest) {
             rest.atime = Math.floor(times.atimeMs / 1000);
             rest.mtime = Math.floor(times.mtimeMs / 1000);
           }

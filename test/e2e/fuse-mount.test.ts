@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../fixtures/cli.js';
@@ -148,6 +148,16 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       await ok('mkdir', [join(mnt, 'dir')]);
       await ok('touch', ['-d', '2020-01-02 03:04:05', join(mnt, 'dir')]);
       expect(await ok('stat', ['-c', '%Y', join(mnt, 'dir')])).toBe(`${when}\n`);
+
+      // The kernel's write-back cache stamps mtime at the write and keeps that
+      // stamp; the data reaches the server only at the close, a second later
+      // here. The server must end up with the stamp the mount shows.
+      const late = await open(join(mnt, 'late'), 'w');
+      await late.write(randomBytes(100_000));
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await late.close();
+      const shown = Number((await ok('stat', ['-c', '%Y', join(mnt, 'late')])).trim());
+      expect(Math.floor((await stat(join(remote, 'late'))).mtimeMs / 1000)).toBe(shown);
 
       const local = join(scratch, 'stamped');
       await writeFile(local, randomBytes(200_000));

@@ -19,12 +19,6 @@ export interface FuseDriverOptions {
   negativeTimeout: number;
   /** With the kernel's write-back cache the kernel resolves O_APPEND offsets itself. */
   writebackCache: boolean;
-  /**
-   * Whether a setattr of mtime alone with a handle is the kernel's own
-   * write-back stamp, to be answered without a request. Checked on Linux;
-   * other kernels may send a user's futimens that way.
-   */
-  kernelStampsWithHandle?: boolean;
   owners: OwnerMapping;
   /** Called once per request with its outcome, when --debug is on. */
   log?: (line: string) => void;
@@ -213,13 +207,10 @@ export class FuseDriver {
   }
 
   private setattr(r: FuseRequest & { op: 'setattr' }): Promise<Attr> {
-    if (this.isWriteBackStamp(r)) {
-      // The kernel's write-back cache stamps mtime itself after writes and
-      // sends it with the handle at close. The server stamps the file when
-      // the data lands (as with sshfs and NFS), so this costs no request;
-      // the kernel keeps the time it chose until it refreshes attributes.
-      return this.fs.getattr(r.ino, r.fh).then((attr) => ({ ...attr, mtimeMs: r.mtimeMs }));
-    }
+    // The kernel's write-back cache stamps mtime itself and sends the stamp
+    // with the handle at close, before the flush; it keeps that stamp whatever
+    // the server answers later. RemoteFs sends it right behind the data, so
+    // the server keeps the time the mount shows.
     const now = Date.now();
     return this.fs.setattr(
       r.ino,
@@ -241,18 +232,6 @@ export class FuseDriver {
     const created = await this.fs.create(r.parent, r.name, r.mode, OpenFlags.wronly);
     await this.fs.release(created.fh);
     return this.entry(created.entry.attr);
-  }
-
-  /**
-   * mtime (and ctime, which SFTP has no field for) alone, with a handle: on
-   * Linux only the kernel's write-back cache sends that. A futimens or touch
-   * reaches the filesystem without a handle, ftruncate and fchmod carry other fields.
-   */
-  private isWriteBackStamp(r: FuseRequest & { op: 'setattr' }): boolean {
-    const timesOnly = SetAttr.mtime | SetAttr.ctime;
-    return (
-      this.options.writebackCache && this.options.kernelStampsWithHandle === true && r.fh !== undefined && (r.toSet & SetAttr.mtime) !== 0 && (r.toSet & ~timesOnly) === 0
-    );
   }
 
   private openFlags(flags: number): number {
