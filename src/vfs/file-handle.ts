@@ -59,6 +59,8 @@ export class FileHandle {
    * leaves the right mtime in the end.
    */
   pendingTimes: { atimeMs: number; mtimeMs: number } | undefined;
+  /** The last times sent, until the server answers. */
+  private timesSent: Promise<void> | undefined;
   /** Set when the remote file could not be reattached after a reconnect. */
   private lost: FsError | undefined;
 
@@ -341,20 +343,16 @@ export class FileHandle {
   async flush(): Promise<void> {
     if (this.lost) throw this.lost;
     this.pump();
-    let stamped: Promise<void> | undefined;
     while ((this.inflight > 0 || !this.dirty.isEmpty) && !this.error) {
       // Once the last data is on the wire the times can follow right behind
       // it: the server handles requests in order, so they land after the data.
-      if (this.dirty.isEmpty) stamped ??= this.applyTimes();
+      if (this.dirty.isEmpty) this.sendTimes();
       await this.nextCompletion();
     }
     // After a failure, let what is still in flight settle before reporting it.
     while (this.inflight > 0) await this.nextCompletion();
-    await stamped?.catch((err: unknown) => {
-      this.error ??= err instanceof FsError ? err : fromSftpError(err, 'setattr', this.remotePath);
-    });
     if (this.error) throw this.takeError();
-    await this.applyTimes();
+    this.sendTimes();
   }
 
   /**
@@ -366,16 +364,23 @@ export class FileHandle {
     while (this.inflight > 0 || (!this.dirty.isEmpty && !this.error)) await this.nextCompletion();
   }
 
-  /** Sends times set through this handle since the last flush, if any. */
-  private async applyTimes(): Promise<void> {
+  /**
+   * Sends the times set through this handle since the last flush, if any,
+   * without waiting for the answer: the server applies them before anything
+   * sent after them on this connection, and waiting would cost every written
+   * file a round trip at its close (the kernel's write-back cache sends its
+   * mtime stamp before each flush, often after the data has landed). A
+   * failure is reported by the next write, flush or close.
+   */
+  private sendTimes(): void {
     const times = this.pendingTimes;
     if (!times) return;
     this.pendingTimes = undefined;
-    try {
-      await this.io.session.changeAttrs({ handle: this.ref }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) });
-    } catch (err) {
-      throw fromSftpError(err, 'setattr', this.remotePath);
-    }
+    this.timesSent = this.io.session
+      .changeAttrs({ handle: this.ref }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) })
+      .catch((err: unknown) => {
+        this.error ??= fromSftpError(err, 'setattr', this.remotePath);
+      });
   }
 
   async fsync(): Promise<void> {
@@ -395,6 +400,8 @@ export class FileHandle {
     let failure: FsError | undefined;
     try {
       await this.flush();
+      await this.timesSent;
+      if (this.error) throw this.takeError();
     } catch (err) {
       failure = err instanceof FsError ? err : fromSftpError(err, 'close', this.remotePath);
     }
