@@ -15,7 +15,6 @@ import { connectOptionsFromCli, parsePortOption, parseSshOptionArg } from '../re
 import { formatOption } from './format.js';
 import { addTuningOptions, tuningFromFlags, type TuningFlags } from './mount-flags.js';
 import { createTtyPrompter } from './prompter.js';
-import { lowerBackgroundThreads } from '../platform/background-threads.js';
 import { serveUntilUnmounted } from './serve.js';
 
 interface MountFlags extends TuningFlags {
@@ -89,8 +88,6 @@ function rawArgs(): string[] {
 }
 
 async function mountInForeground(remote: string, mountpoint: string | undefined, options: MountFlags): Promise<void> {
-  // This process serves the mount: its requests come before V8's compiling.
-  lowerBackgroundThreads();
   const reporter = options.readyFd === undefined ? undefined : new ReadyReporter(options.readyFd);
   const stateDir = ensureStateDir();
   const id = options.id ?? newMountId(stateDir);
