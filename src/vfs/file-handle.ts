@@ -33,6 +33,14 @@ export interface HandleMode {
  * background or at flush/fsync/close; a failed write-back is kept and thrown
  * by the next flush, fsync or close, never dropped.
  */
+/** Times waiting for a handle's next flush. */
+export interface PendingTimes {
+  atimeMs: number;
+  mtimeMs: number;
+  /** The kernel's write-back cache's own mtime stamp, which nobody asked for. */
+  kernelStamp: boolean;
+}
+
 export class FileHandle {
   private readonly dirty = new DirtyRanges();
   /** WRITE requests on the wire, and their bytes. */
@@ -58,9 +66,14 @@ export class FileHandle {
    * next flush, pipelined behind the last write, which saves a round trip and
    * leaves the right mtime in the end.
    */
-  pendingTimes: { atimeMs: number; mtimeMs: number } | undefined;
-  /** The last times sent, until the server answers. */
+  pendingTimes: PendingTimes | undefined;
+  /** The last times sent, settled (never rejected) once the server answered. */
   private timesSent: Promise<void> | undefined;
+  /**
+   * A refusal of times someone asked for, for the next flush or close. Never
+   * for a write, and it stops no write: the data must still go out.
+   */
+  private timesError: FsError | undefined;
   /** Set when the remote file could not be reattached after a reconnect. */
   private lost: FsError | undefined;
 
@@ -353,6 +366,7 @@ export class FileHandle {
     while (this.inflight > 0) await this.nextCompletion();
     if (this.error) throw this.takeError();
     this.sendTimes();
+    this.throwTimesError();
   }
 
   /**
@@ -369,18 +383,34 @@ export class FileHandle {
    * without waiting for the answer: the server applies them before anything
    * sent after them on this connection, and waiting would cost every written
    * file a round trip at its close (the kernel's write-back cache sends its
-   * mtime stamp before each flush, often after the data has landed). A
-   * failure is reported by the next write, flush or close.
+   * mtime stamp before each flush, often after the data has landed). The
+   * kernel's own stamp is best effort: a server that refuses it (a file of
+   * another owner) keeps the time the data landed, and nobody is told. A
+   * refusal of times someone set goes to `timesSettled`, or the next flush or
+   * close.
    */
   private sendTimes(): void {
     const times = this.pendingTimes;
     if (!times) return;
     this.pendingTimes = undefined;
-    this.timesSent = this.io.session
-      .changeAttrs({ handle: this.ref }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) })
-      .catch((err: unknown) => {
-        this.error ??= fromSftpError(err, 'setattr', this.remotePath);
-      });
+    this.timesSent = this.io.session.changeAttrs({ handle: this.ref }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (!times.kernelStamp) this.timesError ??= fromSftpError(err, 'setattr', this.remotePath);
+      },
+    );
+  }
+
+  private throwTimesError(): void {
+    const error = this.timesError;
+    this.timesError = undefined;
+    if (error) throw error;
+  }
+
+  /** Waits for the server's answer to the times sent last; throws (once) a refusal of times someone set. */
+  async timesSettled(): Promise<void> {
+    await this.timesSent;
+    this.throwTimesError();
   }
 
   async fsync(): Promise<void> {
@@ -400,8 +430,7 @@ export class FileHandle {
     let failure: FsError | undefined;
     try {
       await this.flush();
-      await this.timesSent;
-      if (this.error) throw this.takeError();
+      await this.timesSettled();
     } catch (err) {
       failure = err instanceof FsError ? err : fromSftpError(err, 'close', this.remotePath);
     }

@@ -61,6 +61,11 @@ export interface AttrChanges {
   size?: number;
   atimeMs?: number;
   mtimeMs?: number;
+  /**
+   * The mtime is the kernel's write-back cache stamping a file written
+   * through it: it goes to the server behind the data, best effort.
+   */
+  kernelStamp?: boolean;
 }
 
 export interface RenameFlags {
@@ -310,7 +315,16 @@ export class RemoteFs {
       const writer = onlyTimes && handle?.mode.writable && !handle.closed ? handle : undefined;
       if (writer && setsTimes) {
         const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
-        if (latestTimes()) writer.pendingTimes = { atimeMs: changes.atimeMs ?? current.atimeMs, mtimeMs: changes.mtimeMs ?? current.mtimeMs };
+        const times = { atimeMs: changes.atimeMs ?? current.atimeMs, mtimeMs: changes.mtimeMs ?? current.mtimeMs };
+        if (latestTimes()) {
+          this.supersedePendingTimes(node, changes, times);
+          if (!writer.closed) {
+            writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
+          } else if (!changes.kernelStamp && !node.unlinked) {
+            // Closed while its attributes were fetched: its data has landed, the times can go now.
+            await this.session.changeAttrs({ path: this.remote(node.path), link: false }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) });
+          }
+        }
         return this.toAttr(ino, this.overlay(node, current));
       }
       const path = this.remote(node.path);
@@ -352,13 +366,11 @@ export class RemoteFs {
           const open = this.handlesOf(node);
           const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
           const latest = latestTimes();
-          // Times a handle was to set at its flush (the kernel's write-back
-          // stamp) are older than these.
-          if (latest) for (const h of open) h.pendingTimes = undefined;
+          if (latest) this.supersedePendingTimes(node, changes, times);
           if (latest && writer) {
             // Unflushed data would move mtime again when it lands: the times
             // go out right behind it through the writer's handle.
-            writer.pendingTimes = times;
+            writer.pendingTimes = { ...times, kernelStamp: false };
             const flushed = Promise.all(open.map((h) => h.flush()));
             // Once every write and the times are on the wire (flush sends
             // them before its first wait when little is left), the stat for
@@ -368,6 +380,8 @@ export class RemoteFs {
             } else {
               await flushed;
             }
+            // The flush does not wait for the times' answer; this call must.
+            await writer.timesSettled();
           } else if (latest) {
             rest.atime = Math.floor(times.atimeMs / 1000);
             rest.mtime = Math.floor(times.mtimeMs / 1000);
@@ -386,6 +400,18 @@ export class RemoteFs {
       fresh ??= viaHandle ? await this.session.fstat(viaHandle.ref) : await this.fetchAttrs(node.path);
       return this.toAttr(ino, this.overlay(node, fresh));
     });
+  }
+
+  /**
+   * Times still waiting on handles of `node` are older than `times`, just set:
+   * a new mtime replaces them, a new atime alone only their atime (their
+   * mtime, the kernel's stamp of data not landed yet, still has to follow it).
+   */
+  private supersedePendingTimes(node: Inode, changes: AttrChanges, times: { atimeMs: number; mtimeMs: number }): void {
+    for (const h of this.handlesOf(node)) {
+      if (!h.pendingTimes) continue;
+      h.pendingTimes = changes.mtimeMs !== undefined ? undefined : { ...h.pendingTimes, atimeMs: times.atimeMs };
+    }
   }
 
   private currentAttrs(node: Inode, handle: FileHandle | undefined): Promise<RemoteAttrs> {

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, chown, lstat, mkdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FsError, PresumedMissing } from '../../src/vfs/errors.js';
 import { FileType, ROOT_INO, type RemoteFs } from '../../src/vfs/remote-fs.js';
@@ -11,6 +13,7 @@ import { waitFor } from '../fixtures/wait.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fsConstants;
 const MiB = 1024 * 1024;
+const run = promisify(execFile);
 
 const ssh = useSshServer();
 let opened: OpenedFs;
@@ -334,6 +337,40 @@ describe('RemoteFs against a real sshd', () => {
     expect(onDisk.mtimeMs).toBe(1_600_000_000_000);
     expect(sha256(await readFile(remote('stamped')))).toBe(sha256(data));
   });
+
+  it("keeps the kernel's write-back stamp when only the access time is set by path meanwhile", async () => {
+    const { fh, entry } = await fs.create(dirIno, 'touched-a', 0o644, O_WRONLY | O_CREAT);
+    await fs.write(fh, 0, randomBytes(300_000));
+    await fs.setattr(entry.ino, { mtimeMs: 1_600_000_000_000, kernelStamp: true }, fh);
+    await fs.setattr(entry.ino, { atimeMs: 1_500_000_000_000 });
+    await fs.release(fh);
+    const onDisk = await stat(remote('touched-a'));
+    expect([onDisk.atimeMs, onDisk.mtimeMs]).toEqual([1_500_000_000_000, 1_600_000_000_000]);
+  });
+
+  // chattr +a needs CAP_LINUX_IMMUTABLE. An append-only file takes data
+  // through a handle already open but refuses times set on it, even to root.
+  it.skipIf(process.getuid?.() !== 0)(
+    "keeps the data and the close quiet when the server refuses the kernel's write-back stamp, and refuses a time someone sets to them",
+    async () => {
+      const { fh, entry } = await fs.create(dirIno, 'append-only', 0o644, O_WRONLY | O_CREAT);
+      await run('chattr', ['+a', remote('append-only')]);
+      try {
+        await fs.write(fh, 0, Buffer.from('first\n'));
+        await fs.setattr(entry.ino, { mtimeMs: Date.now(), kernelStamp: true }, fh);
+        await fs.flush(fh);
+        await fs.write(fh, 6, Buffer.from('second\n'));
+        await fs.setattr(entry.ino, { mtimeMs: Date.now(), kernelStamp: true }, fh);
+        await fs.flush(fh);
+        await fs.write(fh, 13, Buffer.from('third\n'));
+        expect(await errnoOf(fs.setattr(entry.ino, { atimeMs: 1_500_000_000_000, mtimeMs: 1_500_000_000_000 }))).toBe('EACCES');
+        await fs.release(fh);
+        expect(await readFile(remote('append-only'), 'utf8')).toBe('first\nsecond\nthird\n');
+      } finally {
+        await run('chattr', ['-a', remote('append-only')]);
+      }
+    },
+  );
 
   it('makes and reads symlinks and hard links', async () => {
     const link = await fs.symlink(dirIno, 'ln', '../some/target');

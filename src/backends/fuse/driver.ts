@@ -19,6 +19,12 @@ export interface FuseDriverOptions {
   negativeTimeout: number;
   /** With the kernel's write-back cache the kernel resolves O_APPEND offsets itself. */
   writebackCache: boolean;
+  /**
+   * Whether a setattr of mtime alone with a handle is the kernel's own
+   * write-back stamp (best effort) rather than a time someone set. Checked
+   * on Linux; other kernels may send a user's futimens that way.
+   */
+  kernelStampsWithHandle?: boolean;
   owners: OwnerMapping;
   /** Called once per request with its outcome, when --debug is on. */
   log?: (line: string) => void;
@@ -211,6 +217,7 @@ export class FuseDriver {
     // with the handle at close, before the flush; it keeps that stamp whatever
     // the server answers later. RemoteFs sends it right behind the data, so
     // the server keeps the time the mount shows.
+    const kernelStamp = this.isWriteBackStamp(r);
     const now = Date.now();
     return this.fs.setattr(
       r.ino,
@@ -221,6 +228,7 @@ export class FuseDriver {
         ...(r.toSet & SetAttr.size ? { size: r.size } : {}),
         ...(r.toSet & SetAttr.atimeNow ? { atimeMs: now } : r.toSet & SetAttr.atime ? { atimeMs: r.atimeMs } : {}),
         ...(r.toSet & SetAttr.mtimeNow ? { mtimeMs: now } : r.toSet & SetAttr.mtime ? { mtimeMs: r.mtimeMs } : {}),
+        ...(kernelStamp ? { kernelStamp } : {}),
       },
       r.fh,
     );
@@ -232,6 +240,18 @@ export class FuseDriver {
     const created = await this.fs.create(r.parent, r.name, r.mode, OpenFlags.wronly);
     await this.fs.release(created.fh);
     return this.entry(created.entry.attr);
+  }
+
+  /**
+   * mtime (and ctime, which SFTP has no field for) alone, with a handle: on
+   * Linux only the kernel's write-back cache sends that. A futimens or touch
+   * reaches the filesystem without a handle, ftruncate and fchmod carry other fields.
+   */
+  private isWriteBackStamp(r: FuseRequest & { op: 'setattr' }): boolean {
+    const timesOnly = SetAttr.mtime | SetAttr.ctime;
+    return (
+      this.options.writebackCache && this.options.kernelStampsWithHandle === true && r.fh !== undefined && (r.toSet & SetAttr.mtime) !== 0 && (r.toSet & ~timesOnly) === 0
+    );
   }
 
   private openFlags(flags: number): number {

@@ -51,6 +51,7 @@ export const fuseBackend: Backend = {
       attrTimeout: tuning.attrTimeout,
       negativeTimeout: tuning.negativeTimeout,
       writebackCache,
+      kernelStampsWithHandle: process.platform === 'linux',
       owners: ownerMappingFor(context),
       ...(tuning.debug ? { log: tuning.debug } : {}),
       onUnexpected: (err, op) => process.stderr.write(`tmount: internal error in FUSE ${op}: ${(err as Error)?.stack ?? String(err)}\n`),
