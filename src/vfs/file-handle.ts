@@ -27,20 +27,28 @@ export interface HandleMode {
   append: boolean;
 }
 
+export interface FileTimes {
+  atimeMs: number;
+  mtimeMs: number;
+}
+
+/** Times waiting for a handle's next flush. */
+export interface PendingTimes extends FileTimes {
+  /** The kernel's write-back cache's own mtime stamp, which nobody asked for. */
+  kernelStamp: boolean;
+}
+
+/** SFTP v3 sets both times together, in whole seconds. */
+export function sftpTimes(times: FileTimes): { atime: number; mtime: number } {
+  return { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) };
+}
+
 /**
  * One open file: its SFTP handle, its unflushed writes, and its read-ahead
  * state. Writes are acknowledged once buffered and reach the remote in the
  * background or at flush/fsync/close; a failed write-back is kept and thrown
  * by the next flush, fsync or close, never dropped.
  */
-/** Times waiting for a handle's next flush. */
-export interface PendingTimes {
-  atimeMs: number;
-  mtimeMs: number;
-  /** The kernel's write-back cache's own mtime stamp, which nobody asked for. */
-  kernelStamp: boolean;
-}
-
 export class FileHandle {
   private readonly dirty = new DirtyRanges();
   /** WRITE requests on the wire, and their bytes. */
@@ -393,7 +401,7 @@ export class FileHandle {
     const times = this.pendingTimes;
     if (!times) return;
     this.pendingTimes = undefined;
-    this.timesSent = this.io.session.changeAttrs({ handle: this.ref }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) }).then(
+    this.timesSent = this.io.session.changeAttrs({ handle: this.ref }, sftpTimes(times)).then(
       () => undefined,
       (err: unknown) => {
         if (!times.kernelStamp) this.timesError ??= fromSftpError(err, 'setattr', this.remotePath);

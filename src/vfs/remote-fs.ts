@@ -5,7 +5,7 @@ import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-ses
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
-import { FileHandle, type HandleIo } from './file-handle.js';
+import { FileHandle, sftpTimes, type FileTimes, type HandleIo } from './file-handle.js';
 import { FileType, isDir, isRegular } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
@@ -322,7 +322,7 @@ export class RemoteFs {
             writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
           } else if (!changes.kernelStamp && !node.unlinked) {
             // Closed while its attributes were fetched: its data has landed, the times can go now.
-            await this.session.changeAttrs({ path: this.remote(node.path), link: false }, { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) });
+            await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
           }
         }
         return this.toAttr(ino, this.overlay(node, current));
@@ -360,7 +360,7 @@ export class RemoteFs {
           rest.gid = changes.gid ?? current.gid;
         }
         if (setsTimes) {
-          // SFTP v3 sets both times together (and in whole seconds).
+          // SFTP v3 sets both times together.
           const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
           const times = { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
           const open = this.handlesOf(node);
@@ -383,8 +383,7 @@ export class RemoteFs {
             // The flush does not wait for the times' answer; this call must.
             await writer.timesSettled();
           } else if (latest) {
-            rest.atime = Math.floor(times.atimeMs / 1000);
-            rest.mtime = Math.floor(times.mtimeMs / 1000);
+            Object.assign(rest, sftpTimes(times));
           }
         }
         if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
@@ -407,7 +406,7 @@ export class RemoteFs {
    * a new mtime replaces them, a new atime alone only their atime (their
    * mtime, the kernel's stamp of data not landed yet, still has to follow it).
    */
-  private supersedePendingTimes(node: Inode, changes: AttrChanges, times: { atimeMs: number; mtimeMs: number }): void {
+  private supersedePendingTimes(node: Inode, changes: AttrChanges, times: FileTimes): void {
     for (const h of this.handlesOf(node)) {
       if (!h.pendingTimes) continue;
       h.pendingTimes = changes.mtimeMs !== undefined ? undefined : { ...h.pendingTimes, atimeMs: times.atimeMs };
