@@ -261,14 +261,18 @@ export class SftpSession {
 
   /**
    * One READ request for at most maxReadLen bytes; resolves with fewer bytes
-   * at end of file (none at or past it).
+   * at end of file (none at or past it). An answer much shorter than asked
+   * is copied out: a view would keep the whole buffer alive in the block cache,
+   * and V8 counts all of it towards its next garbage collection.
    */
   readChunk(handle: Buffer, path: string, position: number, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length);
     return this.call<Buffer>('read', path, (cb) =>
-      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) =>
-        cb(err, bytesRead === length ? buffer : buffer.subarray(0, bytesRead)),
-      ),
+      this.sftp.read(handle, buffer, 0, length, position, (err, bytesRead) => {
+        if (err || bytesRead === length) cb(err, buffer);
+        else if (bytesRead * 2 < length) cb(undefined, Buffer.from(buffer.subarray(0, bytesRead)));
+        else cb(undefined, buffer.subarray(0, bytesRead));
+      }),
     );
   }
 

@@ -141,9 +141,12 @@ export class FileHandle {
    * it will not ask.
    */
   fetchSmallFileAhead(kernelKeepsCache: boolean): void {
-    if (this.mode.writable || this.remoteSize > this.io.blockSize) return;
+    if (this.mode.writable || this.remoteSize > this.io.blockSize || this.remoteSize === 0) return;
     if (kernelKeepsCache && this.node.servedVersion === this.remoteVersion) return;
-    this.prefetch(0, 1);
+    // The size the open just reported, not a whole block: the answer is the
+    // same, and a 3 KB file does not cost a block-sized buffer (which the
+    // garbage collector counts in full while the cache keeps the file).
+    this.prefetchBlock(0, this.remoteSize);
   }
 
   /**
@@ -224,16 +227,20 @@ export class FileHandle {
 
   private prefetch(from: number, count: number): void {
     const bs = this.io.blockSize;
-    for (let index = from; index < from + count && index * bs < this.size; index++) {
-      if (this.io.blocks.has(this.blockKey(index)) || this.dirty.overlaps(index * bs, bs)) continue;
-      const pending = this.block(index).catch(() => undefined);
-      this.prefetches.add(pending);
-      void pending.finally(() => this.prefetches.delete(pending));
-    }
+    for (let index = from; index < from + count && index * bs < this.size; index++) this.prefetchBlock(index, bs);
   }
 
-  private block(index: number): Promise<Buffer> {
-    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => this.fetch(index * this.io.blockSize, this.io.blockSize));
+  private prefetchBlock(index: number, length: number): void {
+    const bs = this.io.blockSize;
+    if (this.io.blocks.has(this.blockKey(index)) || this.dirty.overlaps(index * bs, bs)) return;
+    const pending = this.block(index, length).catch(() => undefined);
+    this.prefetches.add(pending);
+    void pending.finally(() => this.prefetches.delete(pending));
+  }
+
+  /** Block `index`, fetched if not cached; a fetch asks for `length` bytes (shorter only where the file ends). */
+  private block(index: number, length = this.io.blockSize): Promise<Buffer> {
+    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => this.fetch(index * this.io.blockSize, length));
     if (hit) this.io.stats.cacheHits++;
     else this.io.stats.cacheMisses++;
     return block;
