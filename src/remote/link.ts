@@ -15,6 +15,13 @@ export interface HandleRef {
   owner: SftpSession | undefined;
 }
 
+/** An open file: its handle, its attributes as the open left them, and maybe its first bytes (see RemoteLink.open). */
+export interface OpenedFile {
+  ref: HandleRef;
+  attrs: RemoteAttrs;
+  early?: Promise<Buffer | undefined>;
+}
+
 /**
  * Where a change of attributes goes: a path (setstat follows a symlink;
  * with `link`, lsetstat@openssh.com changes the link itself) or an open file.
@@ -402,20 +409,31 @@ export class RemoteLink {
    * Opens a file. Plain opens are retried; one that creates exclusively is
    * retried only if the file is not there, else it is opened as created.
    */
-  open(path: string, flags: number, mode: number | undefined, exclusive: boolean, plainFlags: number): Promise<{ ref: HandleRef; attrs: RemoteAttrs }> {
-    const request = (s: SftpSession) => {
-      // Both requests are written now, in this order; the server answers in
+  /**
+   * Opens a file and stats it in one round trip. With `earlyBytes`, a read of
+   * the file's first bytes goes out with them, through the handle the open
+   * is expected to get (SftpSession.nextHandle); `early` resolves with what
+   * it returned once the open's answer confirmed that handle, else undefined.
+   */
+  open(path: string, flags: number, mode: number | undefined, exclusive: boolean, plainFlags: number, earlyBytes = 0): Promise<OpenedFile> {
+    const request = (s: SftpSession): Promise<OpenedFile> => {
+      const guess = earlyBytes > 0 ? s.nextHandle() : undefined;
+      // All requests are written now, in this order; the server answers in
       // order, so the stat sees the file as the open left it (created,
-      // truncated) and the pair costs one round trip instead of two.
+      // truncated) and the pair costs one round trip instead of two. The
+      // read goes last: the stat's answer does not wait for the disk.
       const opened = s.open(path, flags, mode);
       const stat = s.stat(path).then(
         (attrs) => ({ attrs }),
         (error: unknown) => ({ error }),
       );
+      const read = guess && s.readChunk(guess, path, 0, earlyBytes).catch(() => undefined);
       return opened.then(async (buffer) => {
         const ref: HandleRef = { buffer, path, owner: s };
         const behind = await stat;
-        return { ref, attrs: 'attrs' in behind ? behind.attrs : await s.fstat(buffer, path) };
+        const attrs = 'attrs' in behind ? behind.attrs : await s.fstat(buffer, path);
+        // A wrong guess read another open file, or none: its answer is dropped.
+        return read && guess.equals(buffer) ? { ref, attrs, early: read } : { ref, attrs };
       });
     };
     if (!exclusive) return this.retrying('open', path, request);

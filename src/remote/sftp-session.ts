@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { HandleSlots } from './handle-slots.js';
 import type { Client, FileEntryWithStats, InputAttributes, SFTPWrapper, Stats } from 'ssh2';
 
 const RESOLVED = Promise.resolve();
@@ -114,6 +115,7 @@ export class SftpSession {
   private readonly timeoutMs: number;
   private readonly transport: Writable | undefined;
   private corked = false;
+  private readonly slots = new HandleSlots();
 
   constructor(
     readonly sftp: SFTPWrapper,
@@ -252,11 +254,29 @@ export class SftpSession {
   /** The handle is a copy: ssh2 hands out a view into the received data, which would keep all of it alive while the file is open. */
   open(path: string, flags: number, mode?: number): Promise<Buffer> {
     const attrs: InputAttributes = mode === undefined ? {} : { mode };
-    return this.call<Buffer>('open', path, (cb) => this.sftp.open(path, flags, attrs, (err, handle) => cb(err, err ? handle : Buffer.from(handle))));
+    return this.call<Buffer>('open', path, (cb) => {
+      this.sftp.open(path, flags, attrs, (err, handle) => {
+        this.slots.opened(err ? undefined : handle);
+        cb(err, err ? handle : Buffer.from(handle));
+      });
+      // Recorded once sent: ssh2 throws instead of sending on a closed channel.
+      this.slots.opening();
+    });
+  }
+
+  /** The handle the next open or opendir will most likely get (see HandleSlots); check it against the answer. */
+  nextHandle(): Buffer | undefined {
+    return this.slots.next();
   }
 
   close(handle: Buffer, path: string): Promise<void> {
-    return this.call<void>('close', path, (cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
+    return this.call<void>('close', path, (cb) => {
+      this.sftp.close(handle, (err) => {
+        this.slots.closed(!err);
+        cb(err, undefined);
+      });
+      this.slots.closing(handle);
+    });
   }
 
   /**
@@ -291,7 +311,13 @@ export class SftpSession {
    * directories. The handle is closed without waiting for it.
    */
   async readdir(path: string): Promise<RemoteDirEntry[]> {
-    const handle = await this.call<Buffer>('opendir', path, (cb) => this.sftp.opendir(path, cb));
+    const handle = await this.call<Buffer>('opendir', path, (cb) => {
+      this.sftp.opendir(path, (err, handle) => {
+        this.slots.opened(err ? undefined : handle);
+        cb(err, handle);
+      });
+      this.slots.opening();
+    });
     const names: FileEntryWithStats[] = [];
     try {
       for (let eof = false, depth = 3; !eof; depth = 8) {

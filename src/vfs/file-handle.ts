@@ -39,6 +39,11 @@ export interface PendingTimes extends FileTimes {
 }
 
 /** SFTP v3 sets both times together, in whole seconds. */
+/** Which content of a file its size and mtime stand for, as the caches and the kernel's page cache are told. */
+export function contentVersion(attrs: RemoteAttrs): string {
+  return `${attrs.size}:${attrs.mtimeMs}`;
+}
+
 export function sftpTimes(times: FileTimes): { atime: number; mtime: number } {
   return { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) };
 }
@@ -97,7 +102,7 @@ export class FileHandle {
     private readonly io: HandleIo,
   ) {
     this.remoteSize = attrs.size;
-    this.remoteVersion = `${attrs.size}:${attrs.mtimeMs}`;
+    this.remoteVersion = contentVersion(attrs);
   }
 
   get remotePath(): string {
@@ -140,13 +145,17 @@ export class FileHandle {
    * cache (`kernelKeepsCache`) and was given this very version before: then
    * it will not ask.
    */
-  fetchSmallFileAhead(kernelKeepsCache: boolean): void {
-    if (this.mode.writable || this.remoteSize > this.io.blockSize || this.remoteSize === 0) return;
+  fetchSmallFileAhead(kernelKeepsCache: boolean, early?: Promise<Buffer | undefined>): void {
+    const size = this.remoteSize;
+    if (this.mode.writable || size > this.io.blockSize || size === 0) return;
     if (kernelKeepsCache && this.node.servedVersion === this.remoteVersion) return;
+    // What was read with the open counts only if it is the whole file as the
+    // open's stat saw it (the read was answered right after that stat).
+    const source = early?.then((data) => (data?.length === size ? data : this.fetch(0, size)));
     // The size the open just reported, not a whole block: the answer is the
     // same, and a 3 KB file does not cost a block-sized buffer (which the
     // garbage collector counts in full while the cache keeps the file).
-    this.prefetchBlock(0, this.remoteSize);
+    this.prefetchBlock(0, size, source);
   }
 
   /**
@@ -230,17 +239,20 @@ export class FileHandle {
     for (let index = from; index < from + count && index * bs < this.size; index++) this.prefetchBlock(index, bs);
   }
 
-  private prefetchBlock(index: number, length: number): void {
+  private prefetchBlock(index: number, length: number, source?: Promise<Buffer>): void {
     const bs = this.io.blockSize;
     if (this.io.blocks.has(this.blockKey(index)) || this.dirty.overlaps(index * bs, bs)) return;
-    const pending = this.block(index, length).catch(() => undefined);
+    const pending = this.block(index, length, source).catch(() => undefined);
     this.prefetches.add(pending);
     void pending.finally(() => this.prefetches.delete(pending));
   }
 
-  /** Block `index`, fetched if not cached; a fetch asks for `length` bytes (shorter only where the file ends). */
-  private block(index: number, length = this.io.blockSize): Promise<Buffer> {
-    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => this.fetch(index * this.io.blockSize, length));
+  /**
+   * Block `index` from the cache, else from `source`, else fetched: `length`
+   * bytes asked for (fewer only where the file ends).
+   */
+  private block(index: number, length = this.io.blockSize, source?: Promise<Buffer>): Promise<Buffer> {
+    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => source ?? this.fetch(index * this.io.blockSize, length));
     if (hit) this.io.stats.cacheHits++;
     else this.io.stats.cacheMisses++;
     return block;

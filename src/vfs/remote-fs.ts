@@ -5,7 +5,7 @@ import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-ses
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
-import { FileHandle, sftpTimes, type FileTimes, type HandleIo } from './file-handle.js';
+import { contentVersion, FileHandle, sftpTimes, type FileTimes, type HandleIo } from './file-handle.js';
 import { FileType, isDir, isRegular } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
@@ -25,6 +25,8 @@ const NAME_MAX = 255;
  * file costs one more round trip.
  */
 const FILLING_WINDOW_MS = 1000;
+/** How much a small file may have grown since its size was cached and still be read with its open. */
+const EARLY_READ_SLACK = 16 * 1024;
 
 /** This OS's open(2) flag bits; backends pass the kernel's flags through unchanged. */
 export const OpenFlags = {
@@ -475,10 +477,12 @@ export class RemoteFs {
     const path = this.remote(node.path);
     const previous = this.cache.getAttrs(node.path);
     const exclusive = (sftpFlags & SftpOpen.excl) !== 0;
+    const earlyBytes = (sftpFlags & SftpOpen.write) === 0 ? this.earlyBytes(node, previous) : 0;
     let ref: HandleRef;
     let attrs: RemoteAttrs;
+    let early: Promise<Buffer | undefined> | undefined;
     try {
-      ({ ref, attrs } = await this.session.open(path, sftpFlags, createMode, exclusive, reopenFlags(sftpFlags)));
+      ({ ref, attrs, early } = await this.session.open(path, sftpFlags, createMode, exclusive, reopenFlags(sftpFlags), earlyBytes));
     } catch (err) {
       this.inodes.dropIfUnused(node);
       return this.diagnose(err, 'open', node.path, async () => {
@@ -502,8 +506,23 @@ export class RemoteFs {
     this.inodes.opened(node);
     const unchanged = previous !== undefined && previous.size === attrs.size && previous.mtimeMs === attrs.mtimeMs && !truncate;
     // Only with no other handle open: another's unflushed writes would make the early block stale.
-    if (node.openCount === 1 && isRegular(attrs)) handle.fetchSmallFileAhead(unchanged);
+    if (node.openCount === 1 && isRegular(attrs)) handle.fetchSmallFileAhead(unchanged, early);
     return { fh, attr: this.toAttr(node.ino, attrs), unchanged };
+  }
+
+  /**
+   * How much of a file to read together with its open (RemoteLink.open): a
+   * small file opened for reading is read next, nearly always, and this way
+   * its content arrives with the open's answer instead of a round trip after
+   * it. The size comes from the attributes cached for it (a listing, a
+   * lookup), plus room for a file that grew since. Nothing when another
+   * handle is open (its unflushed writes would make the early block stale),
+   * or when the kernel already holds this version and will not ask.
+   */
+  private earlyBytes(node: Inode, cached: RemoteAttrs | undefined): number {
+    if (!cached || !isRegular(cached) || cached.size === 0 || cached.size > this.io.blockSize || node.openCount > 0) return 0;
+    if (node.servedVersion === contentVersion(cached)) return 0;
+    return Math.min(this.io.blockSize, cached.size + EARLY_READ_SLACK);
   }
 
   private handle(fh: number, op: string): FileHandle {

@@ -5,6 +5,7 @@ import { chmod, chown, lstat, mkdir, readFile, readlink, rm, stat, symlink, utim
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SftpSession } from '../../src/remote/sftp-session.js';
 import { FsError, PresumedMissing } from '../../src/vfs/errors.js';
 import { FileType, ROOT_INO, type RemoteFs } from '../../src/vfs/remote-fs.js';
 import { openRemoteFs, type OpenedFs } from '../fixtures/remote-fs.js';
@@ -124,12 +125,12 @@ describe('RemoteFs against a real sshd', () => {
     const data = randomBytes(3000);
     await writeFile(remote('small.txt'), data);
     const ino = (await fs.lookup(dirIno, 'small.txt')).ino;
-    const requests = vi.spyOn(opened.link, 'readChunk');
+    const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
     const reader = await fs.open(ino, O_RDONLY);
     try {
       // What the kernel asks first for a file being read from the start.
       expect((await fs.read(reader.fh, 0, 128 * 1024)).equals(data)).toBe(true);
-      // The block asked for (128 KiB) comes back short at the known size: that is the end.
+      // The one READ (sent with the open) comes back short at the known size: that is the end.
       expect(requests).toHaveBeenCalledTimes(1);
     } finally {
       requests.mockRestore();
@@ -141,9 +142,11 @@ describe('RemoteFs against a real sshd', () => {
     const data = randomBytes(3000);
     await writeFile(remote('early.txt'), data);
     const ino = (await fs.lookup(dirIno, 'early.txt')).ino;
-    const requests = vi.spyOn(opened.link, 'readChunk');
+    const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
     try {
       const reader = await fs.open(ino, O_RDONLY);
+      // Sent together with the open, through the handle the open was expected
+      // to get; that guess was right, or the read below would ask again.
       expect(requests).toHaveBeenCalledTimes(1);
       expect((await fs.read(reader.fh, 0, 4096)).equals(data)).toBe(true);
       expect(requests).toHaveBeenCalledTimes(1);
@@ -160,6 +163,40 @@ describe('RemoteFs against a real sshd', () => {
       await fs.release(second.fh);
       await fs.release(writer.fh);
       expect(requests).toHaveBeenCalledTimes(1);
+    } finally {
+      requests.mockRestore();
+    }
+  });
+
+  it('drops what was read with an open that did not get the handle expected', async () => {
+    const files = Array.from({ length: 4 }, (_, i) => ({ name: `guess${i}.txt`, data: randomBytes(1000 + i * 700) }));
+    for (const file of files) await writeFile(remote(file.name), file.data);
+    await writeFile(remote('gone.txt'), 'x');
+    const inos = await Promise.all(files.map(async (file) => (await fs.lookup(dirIno, file.name)).ino));
+    const goneIno = (await fs.lookup(dirIno, 'gone.txt')).ino;
+    await rm(remote('gone.txt'));
+    const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
+    try {
+      // All opens leave together. The first fails on the server and takes no
+      // handle, so every later one was expected to get the wrong handle: what
+      // was read with them belongs to other files, or to none.
+      const [gone, ...readers] = await Promise.allSettled([fs.open(goneIno, O_RDONLY), ...inos.map((ino) => fs.open(ino, O_RDONLY))]);
+      expect(gone!.status).toBe('rejected');
+      for (const [i, reader] of readers.entries()) {
+        if (reader.status !== 'fulfilled') throw reader.reason;
+        expect((await fs.read(reader.value.fh, 0, 4096)).equals(files[i]!.data)).toBe(true);
+      }
+      // Each wrong guess cost a READ of its own after the open.
+      expect(requests.mock.calls.length).toBe(1 + 2 * files.length);
+      for (const reader of readers) if (reader.status === 'fulfilled') await fs.release(reader.value.fh);
+
+      // Once the answers are in, the next open is expected right again: one READ, with it.
+      await writeFile(remote(files[0]!.name), files[1]!.data);
+      const before = requests.mock.calls.length;
+      const again = await fs.open(inos[0]!, O_RDONLY);
+      expect((await fs.read(again.fh, 0, 4096)).equals(files[1]!.data)).toBe(true);
+      expect(requests.mock.calls.length - before).toBe(1);
+      await fs.release(again.fh);
     } finally {
       requests.mockRestore();
     }
