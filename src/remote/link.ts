@@ -406,11 +406,9 @@ export class RemoteLink {
   }
 
   /**
-   * Opens a file. Plain opens are retried; one that creates exclusively is
-   * retried only if the file is not there, else it is opened as created.
-   */
-  /**
-   * Opens a file and stats it in one round trip. With `earlyBytes`, a read of
+   * Opens a file and stats it in one round trip. Plain opens are retried;
+   * one that creates exclusively is retried only if the file is not there,
+   * else it is opened as created. With `earlyBytes`, a read of
    * the file's first bytes goes out with them, through the handle the open
    * is expected to get (SftpSession.nextHandle); `early` resolves with what
    * it returned once the open's answer confirmed that handle, else undefined.

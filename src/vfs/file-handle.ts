@@ -38,12 +38,12 @@ export interface PendingTimes extends FileTimes {
   kernelStamp: boolean;
 }
 
-/** SFTP v3 sets both times together, in whole seconds. */
 /** Which content of a file its size and mtime stand for, as the caches and the kernel's page cache are told. */
 export function contentVersion(attrs: RemoteAttrs): string {
   return `${attrs.size}:${attrs.mtimeMs}`;
 }
 
+/** SFTP v3 sets both times together, in whole seconds. */
 export function sftpTimes(times: FileTimes): { atime: number; mtime: number } {
   return { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) };
 }
