@@ -317,7 +317,7 @@ export class RemoteFs {
       const writer = onlyTimes && handle?.mode.writable && !handle.closed ? handle : undefined;
       if (writer && setsTimes) {
         const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
-        const times = { atimeMs: changes.atimeMs ?? current.atimeMs, mtimeMs: changes.mtimeMs ?? current.mtimeMs };
+        const times = timesAfter(changes, current);
         if (latestTimes()) {
           this.supersedePendingTimes(node, changes, times);
           if (!writer.closed) {
@@ -364,7 +364,7 @@ export class RemoteFs {
         if (setsTimes) {
           // SFTP v3 sets both times together.
           const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
-          const times = { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
+          const times = timesAfter(changes, current);
           const open = this.handlesOf(node);
           const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
           const latest = latestTimes();
@@ -813,3 +813,8 @@ function largestPowerOfTwoAtMost(value: number): number {
 }
 
 export { FileType };
+
+/** The times a change leaves: the ones it sets, the current ones for the rest (needed only when it sets one). */
+function timesAfter(changes: AttrChanges, current: RemoteAttrs | undefined): FileTimes {
+  return { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
+}
