@@ -51,11 +51,11 @@ export class HandleSlots {
     else this.slots++;
   }
 
-  /** The answer to the oldest close in flight; the server frees the slot of a handle it knew, even when close(2) failed. */
-  closed(ok: boolean): void {
+  /** The answer to the oldest close in flight: whether the server freed its slot (it knew the handle). */
+  closed(freed: boolean): void {
     const slot = this.inFlight.shift();
-    if (typeof slot !== 'number' || slot < 0 || !ok) {
-      // A close the server refused left its table in a state this model does not know.
+    if (typeof slot !== 'number' || slot < 0 || !freed) {
+      // A handle the server did not know: this model was wrong about its table.
       this.broken = true;
       return;
     }

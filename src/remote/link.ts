@@ -429,9 +429,11 @@ export class RemoteLink {
       return opened.then(async (buffer) => {
         const ref: HandleRef = { buffer, path, owner: s };
         const behind = await stat;
-        const attrs = 'attrs' in behind ? behind.attrs : await s.fstat(buffer, path);
-        // A wrong guess read another open file, or none: its answer is dropped.
-        return read && guess.equals(buffer) ? { ref, attrs, early: read } : { ref, attrs };
+        if (!('attrs' in behind)) return { ref, attrs: await s.fstat(buffer, path) };
+        // A wrong guess read another open file, or none: its answer is
+        // dropped. So is one when the stat failed: the fstat instead is
+        // answered after the read, and the data might predate its version.
+        return read && guess.equals(buffer) ? { ref, attrs: behind.attrs, early: read } : { ref, attrs: behind.attrs };
       });
     };
     if (!exclusive) return this.retrying('open', path, request);

@@ -116,6 +116,8 @@ export class SftpSession {
   private readonly transport: Writable | undefined;
   private corked = false;
   private readonly slots = new HandleSlots();
+  /** ssh2 reads it from the server's version string. */
+  private readonly isOpenSSH: boolean;
 
   constructor(
     readonly sftp: SFTPWrapper,
@@ -123,8 +125,9 @@ export class SftpSession {
   ) {
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.transport = options.transport;
-    const internal = sftp as unknown as { _extensions?: Record<string, string> };
+    const internal = sftp as unknown as { _extensions?: Record<string, string>; _isOpenSSH?: boolean };
     this.extensions = new Set(Object.keys(internal._extensions ?? {}));
+    this.isOpenSSH = internal._isOpenSSH === true;
     sftp.once('close', () => this.failAll(new Error('the SFTP channel closed')));
   }
 
@@ -259,20 +262,26 @@ export class SftpSession {
         this.slots.opened(err ? undefined : handle);
         cb(err, err ? handle : Buffer.from(handle));
       });
-      // Recorded once sent: ssh2 throws instead of sending on a closed channel.
+      // Recorded after the call: ssh2 throws on bad arguments before it sends.
       this.slots.opening();
     });
   }
 
-  /** The handle the next open or opendir will most likely get (see HandleSlots); check it against the answer. */
+  /**
+   * The handle the next open or opendir will most likely get (see
+   * HandleSlots), from OpenSSH only: the guess is safe to check against the
+   * open's answer only on a server that handles requests one at a time, in
+   * order, as OpenSSH's sftp-server does.
+   */
   nextHandle(): Buffer | undefined {
-    return this.slots.next();
+    return this.isOpenSSH ? this.slots.next() : undefined;
   }
 
   close(handle: Buffer, path: string): Promise<void> {
     return this.call<void>('close', path, (cb) => {
       this.sftp.close(handle, (err) => {
-        this.slots.closed(!err);
+        // OpenSSH frees the slot of any handle it knew, also when close(2) failed.
+        this.slots.closed(!err || (err as { code?: unknown }).code !== SftpStatus.noSuchFile);
         cb(err, undefined);
       });
       this.slots.closing(handle);

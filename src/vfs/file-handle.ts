@@ -151,7 +151,7 @@ export class FileHandle {
     if (kernelKeepsCache && this.node.servedVersion === this.remoteVersion) return;
     // What was read with the open counts only if it is the whole file as the
     // open's stat saw it (the read was answered right after that stat).
-    const source = early?.then((data) => (data?.length === size ? data : this.fetch(0, size)));
+    const source = early && (() => early.then((data) => (data?.length === size ? data : this.fetch(0, size))));
     // The size the open just reported, not a whole block: the answer is the
     // same, and a 3 KB file does not cost a block-sized buffer (which the
     // garbage collector counts in full while the cache keeps the file).
@@ -239,7 +239,7 @@ export class FileHandle {
     for (let index = from; index < from + count && index * bs < this.size; index++) this.prefetchBlock(index, bs);
   }
 
-  private prefetchBlock(index: number, length: number, source?: Promise<Buffer>): void {
+  private prefetchBlock(index: number, length: number, source?: () => Promise<Buffer>): void {
     const bs = this.io.blockSize;
     if (this.io.blocks.has(this.blockKey(index)) || this.dirty.overlaps(index * bs, bs)) return;
     const pending = this.block(index, length, source).catch(() => undefined);
@@ -248,11 +248,12 @@ export class FileHandle {
   }
 
   /**
-   * Block `index` from the cache, else from `source`, else fetched: `length`
-   * bytes asked for (fewer only where the file ends).
+   * Block `index` from the cache, else from `source` (called only on a
+   * miss), else fetched: `length` bytes asked for (fewer only where the file
+   * ends).
    */
-  private block(index: number, length = this.io.blockSize, source?: Promise<Buffer>): Promise<Buffer> {
-    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => source ?? this.fetch(index * this.io.blockSize, length));
+  private block(index: number, length = this.io.blockSize, source?: () => Promise<Buffer>): Promise<Buffer> {
+    const { block, hit } = this.io.blocks.get(this.blockKey(index), () => (source ? source() : this.fetch(index * this.io.blockSize, length)));
     if (hit) this.io.stats.cacheHits++;
     else this.io.stats.cacheMisses++;
     return block;

@@ -142,12 +142,14 @@ describe('RemoteFs against a real sshd', () => {
     const data = randomBytes(3000);
     await writeFile(remote('early.txt'), data);
     const ino = (await fs.lookup(dirIno, 'early.txt')).ino;
+    const guesses = vi.spyOn(SftpSession.prototype, 'nextHandle');
     const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
     try {
       const reader = await fs.open(ino, O_RDONLY);
       // Sent together with the open, through the handle the open was expected
       // to get; that guess was right, or the read below would ask again.
       expect(requests).toHaveBeenCalledTimes(1);
+      expect(requests.mock.calls[0]![0]).toBe(guesses.mock.results[0]!.value);
       expect((await fs.read(reader.fh, 0, 4096)).equals(data)).toBe(true);
       expect(requests).toHaveBeenCalledTimes(1);
       await fs.release(reader.fh);
@@ -165,41 +167,78 @@ describe('RemoteFs against a real sshd', () => {
       expect(requests).toHaveBeenCalledTimes(1);
     } finally {
       requests.mockRestore();
+      guesses.mockRestore();
     }
   });
 
-  it('drops what was read with an open that did not get the handle expected', async () => {
-    const files = Array.from({ length: 4 }, (_, i) => ({ name: `guess${i}.txt`, data: randomBytes(1000 + i * 700) }));
-    for (const file of files) await writeFile(remote(file.name), file.data);
-    await writeFile(remote('gone.txt'), 'x');
-    const inos = await Promise.all(files.map(async (file) => (await fs.lookup(dirIno, file.name)).ino));
-    const goneIno = (await fs.lookup(dirIno, 'gone.txt')).ino;
-    await rm(remote('gone.txt'));
-    const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
-    try {
+  describe('with a session of its own (guessing handles depends on its history)', () => {
+    let own: OpenedFs;
+    let ownFs: RemoteFs;
+    let ownDir: number;
+    beforeEach(async () => {
+      own = await openRemoteFs(ssh.server);
+      ownFs = own.fs;
+      ownDir = (await ownFs.lookup(ROOT_INO, dir)).ino;
+    });
+    afterEach(async () => {
+      vi.restoreAllMocks();
+      await own.close();
+    });
+
+    it('drops what an early read returned through a handle that was another open file\'s', async () => {
+      const mine = randomBytes(2500);
+      const other = randomBytes(2500);
+      await writeFile(remote('mine.txt'), mine);
+      await writeFile(remote('other.txt'), other);
+      const mineIno = (await ownFs.lookup(ownDir, 'mine.txt')).ino;
+      const otherIno = (await ownFs.lookup(ownDir, 'other.txt')).ino;
+      const guesses = vi.spyOn(SftpSession.prototype, 'nextHandle');
+      const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
+      const held = await ownFs.open(otherIno, O_RDONLY);
+      // Its guess was right (one READ, and no other for its content).
+      expect((await ownFs.read(held.fh, 0, 4096)).equals(other)).toBe(true);
+      expect(requests).toHaveBeenCalledTimes(1);
+      const otherHandle = guesses.mock.results[0]!.value as Buffer;
+      // Make the next guess name the open file of the same size.
+      guesses.mockReturnValueOnce(otherHandle);
+      const reader = await ownFs.open(mineIno, O_RDONLY);
+      expect(requests.mock.calls[1]![0]).toBe(otherHandle);
+      expect((await ownFs.read(reader.fh, 0, 4096)).equals(mine)).toBe(true);
+      // The other file's bytes were dropped and this file's read on its own.
+      expect(requests).toHaveBeenCalledTimes(3);
+      await ownFs.release(reader.fh);
+      await ownFs.release(held.fh);
+    });
+
+    it('reads the right files when an open that fails is in flight before others', async () => {
+      const files = Array.from({ length: 4 }, (_, i) => ({ name: `guess${i}.txt`, data: randomBytes(1000 + i * 700) }));
+      for (const file of files) await writeFile(remote(file.name), file.data);
+      await writeFile(remote('gone.txt'), 'x');
+      await writeFile(remote('later.txt'), files[1]!.data);
+      const inos = await Promise.all(files.map(async (file) => (await ownFs.lookup(ownDir, file.name)).ino));
+      const goneIno = (await ownFs.lookup(ownDir, 'gone.txt')).ino;
+      const laterIno = (await ownFs.lookup(ownDir, 'later.txt')).ino;
+      await rm(remote('gone.txt'));
+      const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
       // All opens leave together. The first fails on the server and takes no
-      // handle, so every later one was expected to get the wrong handle: what
-      // was read with them belongs to other files, or to none.
-      const [gone, ...readers] = await Promise.allSettled([fs.open(goneIno, O_RDONLY), ...inos.map((ino) => fs.open(ino, O_RDONLY))]);
+      // handle, so every later one was expected to get the wrong handle.
+      const [gone, ...readers] = await Promise.allSettled([ownFs.open(goneIno, O_RDONLY), ...inos.map((ino) => ownFs.open(ino, O_RDONLY))]);
       expect(gone!.status).toBe('rejected');
       for (const [i, reader] of readers.entries()) {
         if (reader.status !== 'fulfilled') throw reader.reason;
-        expect((await fs.read(reader.value.fh, 0, 4096)).equals(files[i]!.data)).toBe(true);
+        expect((await ownFs.read(reader.value.fh, 0, 4096)).equals(files[i]!.data)).toBe(true);
       }
       // Each wrong guess cost a READ of its own after the open.
-      expect(requests.mock.calls.length).toBe(1 + 2 * files.length);
-      for (const reader of readers) if (reader.status === 'fulfilled') await fs.release(reader.value.fh);
+      expect(requests).toHaveBeenCalledTimes(1 + 2 * files.length);
+      for (const reader of readers) if (reader.status === 'fulfilled') await ownFs.release(reader.value.fh);
 
       // Once the answers are in, the next open is expected right again: one READ, with it.
-      await writeFile(remote(files[0]!.name), files[1]!.data);
       const before = requests.mock.calls.length;
-      const again = await fs.open(inos[0]!, O_RDONLY);
-      expect((await fs.read(again.fh, 0, 4096)).equals(files[1]!.data)).toBe(true);
+      const again = await ownFs.open(laterIno, O_RDONLY);
+      expect((await ownFs.read(again.fh, 0, 4096)).equals(files[1]!.data)).toBe(true);
       expect(requests.mock.calls.length - before).toBe(1);
-      await fs.release(again.fh);
-    } finally {
-      requests.mockRestore();
-    }
+      await ownFs.release(again.fh);
+    });
   });
 
   it('serves concurrent reads of different ranges with the right bytes', async () => {
