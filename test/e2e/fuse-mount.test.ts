@@ -210,6 +210,26 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       expect(existsSync(remote)).toBe(false);
     });
 
+    it('gives every small file its own bytes when many are opened at once, failed opens among them', { timeout: 60_000 }, async () => {
+      // Small files are read together with their open, through the handle the
+      // open is expected to get: parallel opens and closes keep many requests
+      // in flight, and a failing open makes the guesses sent behind it wrong.
+      // Every file must still read as on the server.
+      const dir = `many-small-${++counter}`;
+      const remote = join(tm.mount.remoteDir, dir);
+      const mnt = join(tm.mount.mountpoint, dir);
+      await mkdir(remote);
+      const names = Array.from({ length: 300 }, (_, i) => `f${i}`);
+      for (const [i, name] of names.entries()) await writeFile(join(remote, name), randomBytes(1000 + (i % 5) * 1500));
+      const expected = await sha256sums(...names.map((name) => join(remote, name)));
+      await ok('ls', ['-l', mnt]); // Sizes cached, as after any listing.
+      // Eight readers at a time, and names that do not exist among them (their opens fail).
+      const list = names.flatMap((name, i) => (i % 10 === 0 ? [join(mnt, `missing-${i}`), join(mnt, name)] : [join(mnt, name)]));
+      const seen = await sh('printf "%s\\n" "$@" | xargs -P 8 -n 7 sha256sum 2>/dev/null; true', list);
+      const byPath = new Map(seen.trim().split('\n').map((line) => [line.slice(66), line.slice(0, 64)]));
+      expect(names.map((name) => byPath.get(join(mnt, name)))).toEqual(expected);
+    });
+
     it('keeps a removed file readable and writable through descriptors still open', { timeout: 30_000 }, async () => {
       // Made on the remote side, so the kernel holds none of its pages: the read after rm must go to the server.
       const dir = `unlinked-${++counter}`;
