@@ -408,32 +408,37 @@ export class RemoteLink {
   /**
    * Opens a file and stats it in one round trip. Plain opens are retried;
    * one that creates exclusively is retried only if the file is not there,
-   * else it is opened as created. With `earlyBytes`, a read of
-   * the file's first bytes goes out with them, through the handle the open
-   * is expected to get (SftpSession.nextHandle); `early` resolves with what
-   * it returned once the open's answer confirmed that handle, else undefined.
+   * else it is opened as created. Where the session can tell the handle the
+   * open will get (SftpSession.nextHandle), the stat goes through that handle
+   * and, with `earlyBytes`, so does a read of the file's first bytes; `early`
+   * resolves with what it returned once the open's answer confirmed the
+   * handle, else undefined.
    */
   open(path: string, flags: number, mode: number | undefined, exclusive: boolean, plainFlags: number, earlyBytes = 0): Promise<OpenedFile> {
     const request = (s: SftpSession): Promise<OpenedFile> => {
-      const guess = earlyBytes > 0 ? s.nextHandle() : undefined;
+      const guess = s.nextHandle();
       // All requests are written now, in this order; the server answers in
       // order, so the stat sees the file as the open left it (created,
-      // truncated) and the pair costs one round trip instead of two. The
+      // truncated) and the pair costs one round trip instead of two. Through
+      // the handle it describes the opened file even if the path was renamed
+      // over in between; by path, the file the name held right after. The
       // read goes last: the stat's answer does not wait for the disk.
       const opened = s.open(path, flags, mode);
-      const stat = s.stat(path).then(
+      const stat = (guess ? s.fstat(guess, path) : s.stat(path)).then(
         (attrs) => ({ attrs }),
         (error: unknown) => ({ error }),
       );
-      const read = guess && s.readChunk(guess, path, 0, earlyBytes).catch(() => undefined);
+      const read = guess && earlyBytes > 0 ? s.readChunk(guess, path, 0, earlyBytes).catch(() => undefined) : undefined;
       return opened.then(async (buffer) => {
         const ref: HandleRef = { buffer, path, owner: s };
         const behind = await stat;
-        if (!('attrs' in behind)) return { ref, attrs: await s.fstat(buffer, path) };
-        // A wrong guess read another open file, or none: its answer is
-        // dropped. So is one when the stat failed: the fstat instead is
-        // answered after the read, and the data might predate its version.
-        return read && guess.equals(buffer) ? { ref, attrs: behind.attrs, early: read } : { ref, attrs: behind.attrs };
+        // A wrong guess stat and read another open file, or none: their
+        // answers are dropped. The early data also goes when the stat failed:
+        // the fstat instead is answered after the read, and the data might
+        // predate its version.
+        const confirmed = guess === undefined || guess.equals(buffer);
+        if (!confirmed || !('attrs' in behind)) return { ref, attrs: await s.fstat(buffer, path) };
+        return read ? { ref, attrs: behind.attrs, early: read } : { ref, attrs: behind.attrs };
       });
     };
     if (!exclusive) return this.retrying('open', path, request);

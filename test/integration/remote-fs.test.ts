@@ -210,6 +210,34 @@ describe('RemoteFs against a real sshd', () => {
       await ownFs.release(held.fh);
     });
 
+    it('takes an open\'s attributes from the file it opened, and only once the handle is confirmed', async () => {
+      await writeFile(remote('held.bin'), randomBytes(9000));
+      await writeFile(remote('mine.txt'), randomBytes(2500));
+      await utimes(remote('mine.txt'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+      const heldIno = (await ownFs.lookup(ownDir, 'held.bin')).ino;
+      const mineIno = (await ownFs.lookup(ownDir, 'mine.txt')).ino;
+      const guesses = vi.spyOn(SftpSession.prototype, 'nextHandle');
+      const fstats = vi.spyOn(SftpSession.prototype, 'fstat');
+      const stats = vi.spyOn(SftpSession.prototype, 'stat');
+      const held = await ownFs.open(heldIno, O_RDONLY);
+      // Stat through the handle the open was to get, in the same round trip:
+      // a rename over the path in between cannot swap the attributes.
+      expect(stats).not.toHaveBeenCalled();
+      expect(fstats).toHaveBeenCalledTimes(1);
+      const heldHandle = guesses.mock.results[0]!.value as Buffer;
+      expect(fstats.mock.calls[0]![0]).toBe(heldHandle);
+      expect(held.attr.size).toBe(9000);
+
+      // A guess naming the other open file stats that file: its answer is dropped.
+      guesses.mockReturnValueOnce(heldHandle);
+      const reader = await ownFs.open(mineIno, O_RDONLY);
+      expect(fstats.mock.calls[1]![0]).toBe(heldHandle);
+      expect(reader.attr.size).toBe(2500);
+      expect(reader.attr.mtimeMs).toBe(Date.parse('2020-01-02T03:04:05Z'));
+      await ownFs.release(reader.fh);
+      await ownFs.release(held.fh);
+    });
+
     it('reads the right files when an open that fails is in flight before others', async () => {
       const files = Array.from({ length: 4 }, (_, i) => ({ name: `guess${i}.txt`, data: randomBytes(1000 + i * 700) }));
       for (const file of files) await writeFile(remote(file.name), file.data);
