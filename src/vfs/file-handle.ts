@@ -43,6 +43,11 @@ export function contentVersion(attrs: RemoteAttrs): string {
   return `${attrs.size}:${attrs.mtimeMs}`;
 }
 
+/** The block-cache version of an inode's content whose remote side is at `remoteVersion` (see contentVersion). */
+export function blockVersion(node: Inode, remoteVersion: string): string {
+  return `${node.contentId}:${node.dataGen}:${remoteVersion}`;
+}
+
 /** SFTP v3 sets both times together, in whole seconds. */
 export function sftpTimes(times: FileTimes): { atime: number; mtime: number } {
   return { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) };
@@ -128,7 +133,7 @@ export class FileHandle {
     // rebuilt only when a local write changed it.
     if (this.keyGen !== this.node.dataGen) {
       this.keyGen = this.node.dataGen;
-      this.keyVersion = `${this.node.contentId}:${this.node.dataGen}:${this.remoteVersion}`;
+      this.keyVersion = blockVersion(this.node, this.remoteVersion);
     }
     return BlockCache.key(this.keyVersion, index);
   }

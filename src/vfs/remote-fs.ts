@@ -5,7 +5,7 @@ import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-ses
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
-import { contentVersion, FileHandle, sftpTimes, type FileTimes, type HandleIo } from './file-handle.js';
+import { blockVersion, contentVersion, FileHandle, sftpTimes, type FileTimes, type HandleIo } from './file-handle.js';
 import { FileType, isDir, isRegular } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
@@ -521,7 +521,10 @@ export class RemoteFs {
    */
   private earlyBytes(node: Inode, cached: RemoteAttrs | undefined): number {
     if (!cached || !isRegular(cached) || cached.size === 0 || cached.size > this.io.blockSize || node.openCount > 0) return 0;
-    if (node.servedVersion === contentVersion(cached)) return 0;
+    // Neither when the kernel holds that version, nor when tmount does (an
+    // earlier open fetched it and nothing read it).
+    const version = contentVersion(cached);
+    if (node.servedVersion === version || this.io.blocks.has(BlockCache.key(blockVersion(node, version), 0))) return 0;
     return Math.min(this.io.blockSize, cached.size + EARLY_READ_SLACK);
   }
 

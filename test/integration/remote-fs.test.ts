@@ -171,6 +171,24 @@ describe('RemoteFs against a real sshd', () => {
     }
   });
 
+  it('asks for no data with an open when an earlier open already fetched that version', async () => {
+    const data = randomBytes(5000);
+    await writeFile(remote('fetched.txt'), data);
+    const ino = (await fs.lookup(dirIno, 'fetched.txt')).ino;
+    const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
+    try {
+      // Opened and closed unread (a file manager sniffing types does that).
+      await fs.release((await fs.open(ino, O_RDONLY)).fh);
+      expect(requests).toHaveBeenCalledTimes(1);
+      const reader = await fs.open(ino, O_RDONLY);
+      expect((await fs.read(reader.fh, 0, 8192)).equals(data)).toBe(true);
+      await fs.release(reader.fh);
+      expect(requests).toHaveBeenCalledTimes(1);
+    } finally {
+      requests.mockRestore();
+    }
+  });
+
   describe('with a session of its own (guessing handles depends on its history)', () => {
     let own: OpenedFs;
     let ownFs: RemoteFs;
