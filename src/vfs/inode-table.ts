@@ -1,5 +1,6 @@
 import { BoundedCache } from './bounded-cache.js';
 import { childPath, isInside } from './paths.js';
+import type { TimesClaim } from './times-order.js';
 
 export const ROOT_INO = 1;
 
@@ -18,8 +19,8 @@ export interface Inode {
   dataGen: number;
   /** The remote version (size and mtime) whose data was last read through a handle: the kernel may still hold it. */
   servedVersion?: string;
-  /** Arrival number of the latest setattr that set times here: an earlier one still waiting must not overwrite its times. */
-  timesTicket?: number;
+  /** The latest setattr that set times here (see claimTimes): an earlier one still waiting must not overwrite its times. */
+  timesClaim?: TimesClaim;
 }
 
 /**

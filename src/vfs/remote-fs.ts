@@ -13,6 +13,7 @@ import { MetadataCache } from './metadata-cache.js';
 import { DEFAULT_OPTIONS, type RemoteFsOptions } from './options.js';
 import { childPath, isValidName, normalizeRemoteRoot, parentOf, remotePath } from './paths.js';
 import { type FsStats, newStats } from './stats.js';
+import { claimTimes, type SettleTimes } from './times-order.js';
 
 export { ROOT_INO };
 
@@ -306,11 +307,6 @@ export class RemoteFs {
       // after it (cp -p) are both in flight at a close.
       const setsTimes = changes.atimeMs !== undefined || changes.mtimeMs !== undefined;
       const ticket = setsTimes ? ++this.timesTickets : 0;
-      const latestTimes = (): boolean => {
-        if (ticket < (node.timesTicket ?? 0)) return false; // A setattr that arrived later set them.
-        node.timesTicket = ticket;
-        return true;
-      };
       // Only times set through a file open for writing wait for its close (the
       // kernel's write-back cache does this after writes); a utimens on the
       // path (touch -d) is for everyone to see at once.
@@ -318,13 +314,20 @@ export class RemoteFs {
       if (writer && setsTimes) {
         const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
         const times = timesAfter(changes, current);
-        if (latestTimes()) {
-          this.supersedePendingTimes(node, changes, times);
-          if (!writer.closed) {
-            writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
-          } else if (!changes.kernelStamp && !node.unlinked) {
-            // Closed while its attributes were fetched: its data has landed, the times can go now.
-            await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
+        const settle = await claimTimes(node, ticket);
+        if (settle) {
+          let applied = false;
+          try {
+            this.supersedePendingTimes(node, changes, times);
+            if (!writer.closed) {
+              writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
+            } else if (!changes.kernelStamp && !node.unlinked) {
+              // Closed while its attributes were fetched: its data has landed, the times can go now.
+              await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
+            }
+            applied = true;
+          } finally {
+            settle(applied);
           }
         }
         return this.toAttr(ino, this.overlay(node, current));
@@ -343,6 +346,7 @@ export class RemoteFs {
       const applyAndStat = (attrs: InputAttributes) => this.session.changeAndStat(target, attrs);
 
       let fresh: RemoteAttrs | undefined;
+      let settle: SettleTimes | undefined;
       try {
         if (changes.size !== undefined) {
           // Unflushed writes must land before the size changes, and none may land after it.
@@ -367,9 +371,9 @@ export class RemoteFs {
           const times = timesAfter(changes, current);
           const open = this.handlesOf(node);
           const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
-          const latest = latestTimes();
-          if (latest) this.supersedePendingTimes(node, changes, times);
-          if (latest && writer) {
+          settle = await claimTimes(node, ticket);
+          if (settle) this.supersedePendingTimes(node, changes, times);
+          if (settle && writer) {
             // Unflushed data would move mtime again when it lands: the times
             // go out right behind it through the writer's handle.
             writer.pendingTimes = { ...times, kernelStamp: false };
@@ -384,12 +388,14 @@ export class RemoteFs {
             }
             // The flush does not wait for the times' answer; this call must.
             await writer.timesSettled();
-          } else if (latest) {
+          } else if (settle) {
             Object.assign(rest, sftpTimes(times));
           }
         }
         if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
+        settle?.(true);
       } catch (err) {
+        settle?.(false);
         this.cache.staleAttrs(node.path);
         await this.diagnose(err, 'setattr', node.path, async () => {
           const attrs = await this.exists(node.path);
