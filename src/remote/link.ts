@@ -13,6 +13,8 @@ export interface HandleRef {
    * tokens: a stale one sent on a new session could name another open file.
    */
   owner: SftpSession | undefined;
+  /** How many local handles share it (a file removed while open, opened again); the last to close it closes it. */
+  users?: number;
 }
 
 /** An open file: its handle, its attributes as the open left them, and maybe its first bytes (see RemoteLink.open). */
@@ -466,6 +468,7 @@ export class RemoteLink {
 
   /** Closes a remote file; one whose session is gone was closed with it. */
   async closeHandle(handle: HandleRef): Promise<void> {
+    if (handle.users !== undefined && --handle.users > 0) return;
     const session = this.session;
     if (!session || handle.owner !== session) return;
     await session.close(handle.buffer, handle.path).catch((err: unknown) => {

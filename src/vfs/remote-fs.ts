@@ -155,7 +155,10 @@ export class RemoteFs {
   }
 
   private toAttr(ino: number, attrs: RemoteAttrs): Attr {
-    return { ...attrs, ino, nlink: isDir(attrs) ? 2 : 1, blocks: Math.ceil(attrs.size / 512) };
+    // SFTP v3 has no link count. A file removed while open has none left
+    // (fstat shows 0, which is how a program can tell it was deleted).
+    const nlink = this.inodes.get(ino)?.unlinked ? 0 : isDir(attrs) ? 2 : 1;
+    return { ...attrs, ino, nlink, blocks: Math.ceil(attrs.size / 512) };
   }
 
   private node(ino: number, op: string): Inode {
@@ -453,7 +456,41 @@ export class RemoteFs {
 
   /** Opens a file; `flags` are this OS's open(2) flags. Returns the handle number. */
   open(ino: number, flags: number): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
-    return this.run('open', `#${ino}`, () => this.openNode(this.liveNode(ino, 'open'), flags, undefined));
+    return this.run('open', `#${ino}`, () => {
+      const node = this.node(ino, 'open');
+      return node.unlinked ? this.openRemoved(node, flags) : this.openNode(node, flags, undefined);
+    });
+  }
+
+  /**
+   * Opens again a file removed while open (/dev/fd/N, /proc/PID/fd/N): its
+   * name is gone on the server, so the new handle shares the remote handle of
+   * one still open there, which is what keeps the file alive.
+   */
+  private async openRemoved(node: Inode, flags: number): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
+    const access = flags & OpenFlags.accmode;
+    const writable = access === OpenFlags.wronly || access === OpenFlags.rdwr;
+    if (writable) this.writable('open', node.path);
+    // Every remote handle can read (see openNode); writing needs one opened for it.
+    const source = this.handlesOf(node).find((h) => !h.closed && (!writable || h.mode.writable));
+    if (!source) throw new FsError('ENOENT', 'open', node.path, writable ? 'the file was removed, and no descriptor open for writing keeps it' : 'the file was removed');
+    const attrs = await this.session.fstat(source.ref);
+    if (source.closed) throw new FsError('ENOENT', 'open', node.path, 'the file was removed, and its last descriptor closed meanwhile');
+    source.ref.users = (source.ref.users ?? 1) + 1;
+    const fh = this.nextFh++;
+    const handle = new FileHandle(fh, node, source.ref, source.sftpFlags, { readable: true, writable, append: (flags & OpenFlags.append) !== 0 }, attrs, this.io);
+    this.handles.set(fh, handle);
+    this.inodes.opened(node);
+    if (writable && (flags & OpenFlags.trunc) !== 0) {
+      try {
+        return { fh, attr: await this.setattr(node.ino, { size: 0 }, fh), unchanged: false };
+      } catch (err) {
+        // A failed open hands no handle to the kernel, so nothing would release this one.
+        await this.release(fh).catch(() => undefined);
+        throw err;
+      }
+    }
+    return { fh, attr: this.toAttr(node.ino, this.overlay(node, attrs)), unchanged: false };
   }
 
   /** Creates (or with O_EXCL only creates) and opens a file. */

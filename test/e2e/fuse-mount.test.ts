@@ -247,6 +247,9 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       expect(await readdir(remote)).toEqual([]);
 
       expect(await sh('exec 3<>"$1"; rm "$1"; printf abcdef >&3; stat -L -c %s /dev/fd/3', [join(mnt, 'g')])).toBe('6\n');
+      // Opened again through /dev/fd, for reading and for writing; no link left.
+      const reopened = await sh('exec 3<>"$1"; rm "$1"; printf abcdef >&3; cat /dev/fd/3; printf XY 1<>/dev/fd/3; printf " %s " "$(cat /dev/fd/3)"; stat -L -c %h /dev/fd/3', [join(mnt, 'r')]);
+      expect(reopened).toBe('abcdef XYcdef 0\n');
 
       const program = `
         const fs = require('fs');
@@ -259,10 +262,11 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
         fs.writeSync(fd, 'after\\n');
         const buffer = Buffer.alloc(64);
         const n = fs.readSync(fd, buffer, 0, 64, 0);
-        process.stdout.write(JSON.stringify({ text: buffer.subarray(0, n).toString(), size: fs.fstatSync(fd).size }));
+        const { size, nlink } = fs.fstatSync(fd);
+        process.stdout.write(JSON.stringify({ text: buffer.subarray(0, n).toString(), size, nlink }));
         fs.closeSync(fd);
       `;
-      expect(JSON.parse(await ok(process.execPath, ['-e', program, join(mnt, 'h')]))).toEqual({ text: 'before\nafter\n', size: 13 });
+      expect(JSON.parse(await ok(process.execPath, ['-e', program, join(mnt, 'h')]))).toEqual({ text: 'before\nafter\n', size: 13, nlink: 0 });
       // Nothing left on the remote: no hidden stand-in for the removed files.
       expect(await readdir(remote)).toEqual([]);
       expect(await ok('ls', ['-A', mnt])).toBe('');

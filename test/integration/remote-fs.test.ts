@@ -411,8 +411,45 @@ describe('RemoteFs against a real sshd', () => {
     await fs.flush(fh);
     expect((await fs.read(fh, 0, 100)).toString()).toBe('STILL here');
     expect((await fs.getattr(ino, fh)).size).toBe(10);
+    // No name links to it any more.
+    expect((await fs.getattr(ino, fh)).nlink).toBe(0);
     await fs.release(fh);
     expect(fs.inodes.find(`${dir}/doomed`)).toBeUndefined();
+  });
+
+  it('opens again a file removed while open, through the remote handle that keeps it (/dev/fd/N)', async () => {
+    const kept = await createFile('read-only', 'kept');
+    const ino = await createFile('reopened', 'abcdef');
+    const closes = vi.spyOn(SftpSession.prototype, 'close');
+    const only = await fs.open(kept, O_RDONLY);
+    await fs.unlink(dirIno, 'read-only');
+    // Kept by a read-only descriptor alone, it opens again for reading only.
+    expect(await errnoOf(fs.open(kept, O_WRONLY))).toBe('ENOENT');
+    const reading = await fs.open(kept, O_RDONLY);
+    expect((await fs.read(reading.fh, 0, 100)).toString()).toBe('kept');
+    await fs.release(reading.fh);
+    expect(closes).not.toHaveBeenCalled();
+    await fs.release(only.fh);
+    expect(closes).toHaveBeenCalledTimes(1);
+
+    const keeper = await fs.open(ino, O_RDWR);
+    await fs.unlink(dirIno, 'reopened');
+    const again = await fs.open(ino, O_RDONLY);
+    expect(again.attr.size).toBe(6);
+    const writer = await fs.open(ino, O_RDWR);
+    await fs.release(keeper.fh);
+    // The descriptor that kept it is closed; the ones opened since still reach it.
+    expect((await fs.read(again.fh, 0, 100)).toString()).toBe('abcdef');
+    await fs.write(writer.fh, 0, Buffer.from('XY'));
+    expect((await fs.read(again.fh, 0, 100)).toString()).toBe('XYcdef');
+    const truncated = await fs.open(ino, O_WRONLY | O_TRUNC);
+    expect(truncated.attr.size).toBe(0);
+    expect((await fs.read(again.fh, 0, 100)).length).toBe(0);
+    for (const fh of [again.fh, writer.fh, truncated.fh]) await fs.release(fh);
+    // The shared remote handle was closed once, by the last of them.
+    expect(closes).toHaveBeenCalledTimes(2);
+    closes.mockRestore();
+    expect(fs.inodes.find(`${dir}/reopened`)).toBeUndefined();
   });
 
   it('truncates up and down, including over unflushed writes', async () => {
