@@ -2,7 +2,7 @@
 // foreground so the benchmark owns its pid and its whole process group.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isMounted, killGroup, lazyUnmount, registry, sleep } from './proc.mjs';
+import { groupPeakRssKiB, isMounted, killGroup, lazyUnmount, registry, sleep } from './proc.mjs';
 
 export const TMOUNT_CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 /** The node flags `tmount mount` starts its background server with (none before a build; run.mjs reports the missing build). */
@@ -13,7 +13,7 @@ const STDERR_TAIL = 16 * 1024;
 
 /**
  * @typedef {import('../test/fixtures/sshd.mjs').SshServer} SshServer
- * @typedef {{ tool: string, dir: string, pid: number, unmount(): Promise<void>, kill(): Promise<void>, log(): string }} Mount
+ * @typedef {{ tool: string, dir: string, pid: number, unmount(): Promise<void>, kill(): Promise<void>, log(): string, peakRssKiB(): number | null }} Mount
  */
 
 /** The command lines, for the report and for spawning. @param {SshServer} server @param {string} dir @param {string[]} extra */
@@ -114,7 +114,7 @@ async function startDaemon(tool, argv, dir, ready, stop, env = process.env) {
   } finally {
     waiting = false;
   }
-  return { tool, dir, pid, unmount, kill, log: () => output };
+  return { tool, dir, pid, unmount, kill, log: () => output, peakRssKiB: () => (exited ? null : groupPeakRssKiB(pid)) };
 }
 
 /**

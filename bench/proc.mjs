@@ -3,7 +3,7 @@
 // that bench/watchdog.mjs reads: if the benchmark dies without cleaning up
 // (SIGKILL, a crash in native code), the watchdog ends them instead.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 const OUTPUT_LIMIT = 1024 * 1024;
 
@@ -168,6 +168,37 @@ export function lazyUnmount(dir) {
   if (!isMounted(dir)) return;
   spawnSync('fusermount3', ['-u', '-z', dir], { stdio: 'ignore', timeout: 10_000 });
   if (isMounted(dir) && process.getuid?.() === 0) spawnSync('umount', ['-l', dir], { stdio: 'ignore', timeout: 10_000 });
+}
+
+/**
+ * The peak resident memory of the processes in process group `pgid` (a
+ * daemon and its helpers, such as sshfs's ssh), in KiB: the sum of each
+ * one's peak (VmHWM), read while they still run. Null without /proc.
+ * @param {number} pgid
+ */
+export function groupPeakRssKiB(pgid) {
+  let names;
+  try {
+    names = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return null;
+  }
+  let total = 0;
+  let found = false;
+  for (const pid of names) {
+    try {
+      // The group is the fifth field of stat; the name before it may hold spaces, so count from its ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      const peak = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (!peak) continue;
+      total += Number(peak[1]);
+      found = true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found ? total : null;
 }
 
 /** @param {number} ms */

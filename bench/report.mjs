@@ -101,3 +101,20 @@ export function markdownTable(rows, tools) {
     ...body.map((r) => `| ${r.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`),
   ].join('\n');
 }
+
+/**
+ * One line: each workload's median peak resident memory per tool (all of its
+ * processes: sshfs with its ssh), in MiB.
+ * @param {Record<string, Record<string, number[]>>} memory   KiB per workload, tool and sample
+ * @param {string[]} tools
+ */
+export function memorySummary(memory, tools) {
+  const parts = Object.entries(memory).map(([workload, byTool]) => {
+    const shown = tools.map((tool) => {
+      const m = median(byTool[tool] ?? []);
+      return m === null ? '—' : (m / 1024).toFixed(0);
+    });
+    return `${workload} ${shown.join(' / ')}`;
+  });
+  return parts.length ? `peak memory (MiB, resident, median; ${tools.join(' / ')}): ${parts.join(', ')}` : '';
+}

@@ -13,7 +13,7 @@ import { prepareData, resetScratch, sizesFor } from './data.mjs';
 import { mountSshfs, mountTmount, SERVER_NODE_FLAGS, TMOUNT_CLI } from './mounts.mjs';
 import { startStealMeter, stealSummary } from './host-steal.mjs';
 import { killGroup, mountpoints, onPath, registry, runTimed, TimeoutError, versionOf } from './proc.mjs';
-import { formatValue, markdownTable, median, summarize, textTable } from './report.mjs';
+import { formatValue, markdownTable, median, memorySummary, summarize, textTable } from './report.mjs';
 import { workloads } from './workloads.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -203,6 +203,8 @@ async function main() {
   const results = chosen.flatMap((w) => w.metrics.map((metric) => ({ metric, tools: Object.fromEntries(tools.map((t) => [t, { values: [], errors: [], steal: [] }])) })));
   /** @type {Record<string, Record<string, number[]>>} */
   const extras = {};
+  /** Peak resident memory of each tool's processes per workload, KiB, one entry per sample. @type {Record<string, Record<string, number[]>>} */
+  const memory = {};
   /** @type {ReturnType<typeof machineFacts> | undefined} */
   let machine;
   let finished = false;
@@ -254,6 +256,8 @@ async function main() {
     }
     const steals = stealSummary(rows);
     if (steals) lines.push(steals);
+    const peaks = memorySummary(memory, tools);
+    if (peaks) lines.push(peaks);
     process.stdout.write(`${lines.join('\n')}\n`);
     if (options.markdown) process.stdout.write(`\n${markdownTable(rows, tools)}\n`);
     const failures = rows.flatMap((row) => Object.entries(row.tools).flatMap(([tool, t]) => t.errors.map((e) => `${row.id} (${tool}): ${e}`)));
@@ -268,6 +272,7 @@ async function main() {
       options: { samples: options.samples, quick: options.quick, only: options.only ?? null, tools, sizes, timeoutSeconds: options.timeoutMs / 1000, tmountArgs: options.tmountArgs, sshfsOptions: options.sshfsOptions, cachesDropped: IS_ROOT },
       metrics: rows,
       extras,
+      peakRssKiB: memory,
     };
     writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`\nresults: ${file}\n`);
@@ -360,6 +365,7 @@ async function main() {
             failure = err;
           }
           const steal = stolen();
+          const peak = mount.peakRssKiB();
           if (failure instanceof TimeoutError) await mount.kill();
           else await mount.unmount();
           active.delete(mount);
@@ -379,6 +385,7 @@ async function main() {
             continue;
           }
           record(outcome.values, undefined, steal);
+          if (peak !== null) ((memory[workload.id] ??= {})[tool] ??= []).push(peak);
           for (const [key, value] of Object.entries(outcome.extra ?? {})) ((extras[key] ??= {})[tool] ??= []).push(value);
           const shown = Object.entries(outcome.values).map(([id, v]) => `${id} ${v.toFixed(v < 10 ? 3 : 1)}`).join(', ');
           progress(`${tag}: ${shown}${steal === null ? '' : `, host steal ${(steal * 100).toFixed(0)} %`}`);

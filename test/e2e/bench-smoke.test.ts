@@ -86,6 +86,13 @@ describe.skipIf(!fuseUsable())('npm run bench, quick', () => {
         }
       }
       expect(result.stdout).toMatch(/^host steal during samples: median \d+ %/m);
+      // And the peak memory of tmount's process in each workload, tens of MiB at least (Node alone takes that).
+      expect(result.stdout).toMatch(/^peak memory \(MiB, resident, median; tmount/m);
+      for (const byTool of Object.values(saved.peakRssKiB) as Record<string, number[]>[]) {
+        expect(byTool.tmount).toHaveLength(1);
+        expect(byTool.tmount![0]).toBeGreaterThan(20 * 1024);
+      }
+      expect(Object.keys(saved.peakRssKiB).length).toBeGreaterThan(0);
 
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(temp));
       expect(mounts).toEqual([]);
