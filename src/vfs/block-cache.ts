@@ -49,6 +49,11 @@ export class BlockCache {
     return { block, hit: false };
   }
 
+  /** Forgets a block (one being fetched still lands). */
+  delete(key: string): void {
+    this.blocks.delete(key);
+  }
+
   has(key: string): boolean {
     return this.blocks.has(key) || this.inflight.has(key);
   }

@@ -221,6 +221,14 @@ export class FileHandle {
     const start = offset - first * bs;
     const data = whole.subarray(Math.min(start, whole.length), Math.min(start + size, whole.length));
     this.io.stats.bytesRead += data.length;
+    // Blocks read to their end are the kernel's now: it keeps those pages
+    // while the file is unchanged, so a copy here would only double the
+    // memory a large read takes. What is ahead of the reader stays.
+    const end = offset + size;
+    for (let index = first; index < first + parts.length; index++) {
+      const block = parts[index - first]!;
+      if (end >= index * bs + block.length) this.io.blocks.delete(this.blockKey(index));
+    }
     return data;
   }
 

@@ -287,6 +287,32 @@ describe('RemoteFs against a real sshd', () => {
     });
   });
 
+  it('keeps no copy of what a sequential reader has read, only what is fetched ahead of it', async () => {
+    const bs = (fs as unknown as { io: { blockSize: number } }).io.blockSize;
+    const data = randomBytes(8 * bs);
+    await writeFile(remote('seq.bin'), data);
+    const ino = (await fs.lookup(dirIno, 'seq.bin')).ino;
+    const reader = await fs.open(ino, O_RDONLY);
+    // Four blocks in order: the read-ahead window grows to the end of the file.
+    for (let index = 0; index < 4; index++) {
+      expect((await fs.read(reader.fh, index * bs, bs)).equals(data.subarray(index * bs, (index + 1) * bs))).toBe(true);
+    }
+    const requests = vi.spyOn(SftpSession.prototype, 'readChunk');
+    try {
+      const other = await fs.open(ino, O_RDONLY);
+      // Fetched ahead and not read yet: still here.
+      expect((await fs.read(other.fh, 5 * bs, bs)).equals(data.subarray(5 * bs, 6 * bs))).toBe(true);
+      expect(requests).not.toHaveBeenCalled();
+      // Read to its end: the kernel holds those pages, tmount does not.
+      expect((await fs.read(other.fh, 2 * bs, bs)).equals(data.subarray(2 * bs, 3 * bs))).toBe(true);
+      expect(requests).toHaveBeenCalledTimes(1);
+      await fs.release(other.fh);
+    } finally {
+      requests.mockRestore();
+    }
+    await fs.release(reader.fh);
+  });
+
   it('serves concurrent reads of different ranges with the right bytes', async () => {
     const data = randomBytes(8 * MiB);
     await writeFile(remote('r.bin'), data);
