@@ -439,7 +439,14 @@ export class RemoteLink {
         // the fstat instead is answered after the read, and the data might
         // predate its version.
         const confirmed = guess === undefined || guess.equals(buffer);
-        if (!confirmed || !('attrs' in behind)) return { ref, attrs: await s.fstat(buffer, path) };
+        if (!confirmed || !('attrs' in behind)) {
+          // Failing, the open hands out no handle: nothing else would close this one.
+          const attrs = await s.fstat(buffer, path).catch(async (err: unknown) => {
+            await s.close(buffer, path).catch(() => undefined);
+            throw err;
+          });
+          return { ref, attrs };
+        }
         return read ? { ref, attrs: behind.attrs, early: read } : { ref, attrs: behind.attrs };
       });
     };

@@ -5,7 +5,7 @@ import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-ses
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
-import { blockVersion, contentVersion, FileHandle, sftpTimes, type FileTimes, type HandleIo } from './file-handle.js';
+import { blockVersion, contentVersion, FileHandle, sftpTimes, type FileTimes, type HandleIo, type PendingTimes } from './file-handle.js';
 import { FileType, isDir, isRegular } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
@@ -320,16 +320,22 @@ export class RemoteFs {
         const settle = await claimTimes(node, ticket);
         if (settle) {
           let applied = false;
+          let undo: (() => void) | undefined;
           try {
-            this.supersedePendingTimes(node, changes, times);
             if (!writer.closed) {
+              undo = this.supersedePendingTimes(node, changes, times);
               writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
+              applied = true;
             } else if (!changes.kernelStamp && !node.unlinked) {
               // Closed while its attributes were fetched: its data has landed, the times can go now.
+              undo = this.supersedePendingTimes(node, changes, times);
               await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
+              applied = true;
             }
-            applied = true;
+            // Otherwise nothing went out (a stamp for a file closed meanwhile):
+            // an earlier arrival waiting on these times must not give way to them.
           } finally {
+            if (!applied && node.timesClaim?.ticket === ticket) undo?.();
             settle(applied);
           }
         }
@@ -350,6 +356,7 @@ export class RemoteFs {
 
       let fresh: RemoteAttrs | undefined;
       let settle: SettleTimes | undefined;
+      let undo: (() => void) | undefined;
       try {
         if (changes.size !== undefined) {
           // Unflushed writes must land before the size changes, and none may land after it.
@@ -372,10 +379,11 @@ export class RemoteFs {
           // SFTP v3 sets both times together.
           const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
           const times = timesAfter(changes, current);
+          settle = await claimTimes(node, ticket);
+          // Looked at only now: the claim may have waited for a later setattr's flush.
           const open = this.handlesOf(node);
           const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
-          settle = await claimTimes(node, ticket);
-          if (settle) this.supersedePendingTimes(node, changes, times);
+          if (settle) undo = this.supersedePendingTimes(node, changes, times);
           if (settle && writer) {
             // Unflushed data would move mtime again when it lands: the times
             // go out right behind it through the writer's handle.
@@ -398,6 +406,7 @@ export class RemoteFs {
         if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
         settle?.(true);
       } catch (err) {
+        if (node.timesClaim?.ticket === ticket) undo?.();
         settle?.(false);
         this.cache.staleAttrs(node.path);
         await this.diagnose(err, 'setattr', node.path, async () => {
@@ -417,11 +426,18 @@ export class RemoteFs {
    * a new mtime replaces them, a new atime alone only their atime (their
    * mtime, the kernel's stamp of data not landed yet, still has to follow it).
    */
-  private supersedePendingTimes(node: Inode, changes: AttrChanges, times: FileTimes): void {
+  private supersedePendingTimes(node: Inode, changes: AttrChanges, times: FileTimes): () => void {
+    const replaced: [FileHandle, PendingTimes][] = [];
     for (const h of this.handlesOf(node)) {
       if (!h.pendingTimes) continue;
+      replaced.push([h, h.pendingTimes]);
       h.pendingTimes = changes.mtimeMs !== undefined ? undefined : { ...h.pendingTimes, atimeMs: times.atimeMs };
     }
+    // For times that then fail while no later ones were claimed: what they
+    // replaced was promised to its caller, and goes out at the next flush.
+    return () => {
+      for (const [h, before] of replaced) if (!h.closed) h.pendingTimes = before;
+    };
   }
 
   private currentAttrs(node: Inode, handle: FileHandle | undefined): Promise<RemoteAttrs> {
@@ -472,10 +488,13 @@ export class RemoteFs {
     const writable = access === OpenFlags.wronly || access === OpenFlags.rdwr;
     if (writable) this.writable('open', node.path);
     // Every remote handle can read (see openNode); writing needs one opened for it.
-    const source = this.handlesOf(node).find((h) => !h.closed && (!writable || h.mode.writable));
-    if (!source) throw new FsError('ENOENT', 'open', node.path, writable ? 'the file was removed, and no descriptor open for writing keeps it' : 'the file was removed');
-    const attrs = await this.session.fstat(source.ref);
-    if (source.closed) throw new FsError('ENOENT', 'open', node.path, 'the file was removed, and its last descriptor closed meanwhile');
+    const keeper = () => this.handlesOf(node).find((h) => !h.closed && (!writable || h.mode.writable));
+    const first = keeper();
+    if (!first) throw new FsError('ENOENT', 'open', node.path, writable ? 'the file was removed, and no descriptor open for writing keeps it' : 'the file was removed');
+    const attrs = await this.session.fstat(first.ref);
+    // Closed meanwhile, another may still keep it (the same file: the attributes hold).
+    const source = first.closed ? keeper() : first;
+    if (!source) throw new FsError('ENOENT', 'open', node.path, 'the file was removed, and its last descriptor closed meanwhile');
     source.ref.users = (source.ref.users ?? 1) + 1;
     const fh = this.nextFh++;
     const handle = new FileHandle(fh, node, source.ref, source.sftpFlags, { readable: true, writable, append: (flags & OpenFlags.append) !== 0 }, attrs, this.io);
@@ -547,7 +566,10 @@ export class RemoteFs {
     const handle = new FileHandle(fh, node, ref, sftpFlags, { readable: true, writable: writable || createMode !== undefined, append: (flags & OpenFlags.append) !== 0 }, attrs, this.io);
     this.handles.set(fh, handle);
     this.inodes.opened(node);
-    const unchanged = previous !== undefined && previous.size === attrs.size && previous.mtimeMs === attrs.mtimeMs && !truncate;
+    // The kernel may keep its pages when they are of this very version: the
+    // one it was last given (not merely the one cached here, which can be
+    // newer than its pages, or gone after its timeout while they are not).
+    const unchanged = node.servedVersion === contentVersion(attrs) && !truncate;
     // Only with no other handle open: another's unflushed writes would make the early block stale.
     if (node.openCount === 1 && isRegular(attrs)) handle.fetchSmallFileAhead(unchanged, early);
     return { fh, attr: this.toAttr(node.ino, attrs), unchanged };

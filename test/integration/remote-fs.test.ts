@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -531,6 +531,42 @@ describe('RemoteFs against a real sshd', () => {
     await fs.release(fh);
     const onDisk = await stat(remote('touched-a'));
     expect([onDisk.atimeMs, onDisk.mtimeMs]).toEqual([1_500_000_000_000, 1_600_000_000_000]);
+  });
+
+  it('still sets times its caller was told were set when later times fail', async () => {
+    const { fh, entry } = await fs.create(dirIno, 'kept-times', 0o644, O_WRONLY | O_CREAT);
+    await fs.write(fh, 0, Buffer.from('data'));
+    await fs.flush(fh);
+    // Set through the open file: they wait for its close.
+    await fs.setattr(entry.ino, { atimeMs: 1_500_000_000_000, mtimeMs: 1_500_000_000_000 }, fh);
+    // Renamed on the server, so later times set by name fail.
+    await rename(remote('kept-times'), remote('moved'));
+    expect(await errnoOf(fs.setattr(entry.ino, { atimeMs: 1_600_000_000_000, mtimeMs: 1_600_000_000_000 }))).toBe('ENOENT');
+    await fs.release(fh);
+    expect((await stat(remote('moved'))).mtimeMs).toBe(1_500_000_000_000);
+  });
+
+  it('lets the kernel keep the pages of the version it was given, also once the attributes here timed out', async () => {
+    const uncached = await openRemoteFs(ssh.server, { attrTtlMs: 0, dirTtlMs: 0 });
+    try {
+      await writeFile(remote('kept.txt'), 'first');
+      const parent = (await uncached.fs.lookup(ROOT_INO, dir)).ino;
+      const ino = (await uncached.fs.lookup(parent, 'kept.txt')).ino;
+      const never = await uncached.fs.open(ino, O_RDONLY);
+      // Never read: the kernel has nothing of it to keep.
+      expect(never.unchanged).toBe(false);
+      expect((await uncached.fs.read(never.fh, 0, 100)).toString()).toBe('first');
+      await uncached.fs.release(never.fh);
+      const again = await uncached.fs.open(ino, O_RDONLY);
+      expect(again.unchanged).toBe(true);
+      await uncached.fs.release(again.fh);
+      await writeFile(remote('kept.txt'), 'second, longer');
+      const changed = await uncached.fs.open(ino, O_RDONLY);
+      expect(changed.unchanged).toBe(false);
+      await uncached.fs.release(changed.fh);
+    } finally {
+      await uncached.close();
+    }
   });
 
   // chattr +a needs CAP_LINUX_IMMUTABLE. An append-only file takes data
