@@ -39,7 +39,7 @@ export interface PendingTimes extends FileTimes {
 }
 
 /** Which content of a file its size and mtime stand for, as the caches and the kernel's page cache are told. */
-export function contentVersion(attrs: RemoteAttrs): string {
+export function contentVersion(attrs: Pick<RemoteAttrs, 'size' | 'mtimeMs'>): string {
   return `${attrs.size}:${attrs.mtimeMs}`;
 }
 
@@ -87,6 +87,10 @@ export class FileHandle {
   pendingTimes: PendingTimes | undefined;
   /** The last times sent, settled (never rejected) once the server answered. */
   private timesSent: Promise<void> | undefined;
+  /** The times the server took last, while none sent since failed. */
+  private timesTaken: FileTimes | undefined;
+  /** Whether anything was written through this handle. */
+  private wrote = false;
   /**
    * A refusal of times someone asked for, for the next flush or close. Never
    * for a write, and it stops no write: the data must still go out.
@@ -325,6 +329,7 @@ export class FileHandle {
     if (this.error) throw this.takeError();
     const at = this.mode.append ? this.size : offset;
     this.dirty.add(at, data);
+    this.wrote = true;
     this.node.dataGen++;
     this.io.stats.bytesWritten += data.length;
     // An idle connection takes the data at once, so that it is on its way
@@ -434,12 +439,27 @@ export class FileHandle {
     const times = this.pendingTimes;
     if (!times) return;
     this.pendingTimes = undefined;
+    this.timesTaken = undefined;
     this.timesSent = this.io.session.changeAttrs({ handle: this.ref }, sftpTimes(times)).then(
-      () => undefined,
+      () => {
+        this.timesTaken = times;
+      },
       (err: unknown) => {
         if (!times.kernelStamp) this.timesError ??= fromSftpError(err, 'setattr', this.remotePath);
       },
     );
+  }
+
+  /**
+   * After a clean close: the version (contentVersion) the server now has if
+   * what was written here is all it has, which is then also what the kernel
+   * holds (its write-back cache keeps the pages it wrote). Known only when
+   * the server took the times sent last, behind the data.
+   */
+  writtenVersion(): string | undefined {
+    if (!this.closed || !this.wrote || !this.timesTaken || this.lost || this.hasDirtyData) return undefined;
+    const { mtime } = sftpTimes(this.timesTaken);
+    return contentVersion({ size: this.size, mtimeMs: mtime * 1000 });
   }
 
   private throwTimesError(): void {

@@ -641,6 +641,9 @@ export class RemoteFs {
       const handle = this.handle(fh, 'release');
       try {
         await handle.close();
+        // What it wrote is what the kernel holds: its next open may keep those pages.
+        const written = handle.writtenVersion();
+        if (written && !this.handlesOf(handle.node).some((h) => h !== handle && h.mode.writable)) handle.node.servedVersion = written;
       } finally {
         this.handles.delete(fh);
         this.inodes.closed(handle.node);

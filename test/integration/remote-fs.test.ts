@@ -569,6 +569,28 @@ describe('RemoteFs against a real sshd', () => {
     }
   });
 
+  it('lets the kernel keep the pages of a file written here once the server took the write-back stamp', async () => {
+    const stamped = await fs.create(dirIno, 'written-stamped', 0o644, O_WRONLY | O_CREAT);
+    await fs.write(stamped.fh, 0, Buffer.from('mine'));
+    await fs.setattr(stamped.entry.ino, { mtimeMs: 1_600_000_000_500, kernelStamp: true }, stamped.fh);
+    await fs.release(stamped.fh);
+    const reopened = await fs.open(stamped.entry.ino, O_RDONLY);
+    expect(reopened.unchanged).toBe(true);
+    await fs.release(reopened.fh);
+    // Changed on the server since: read afresh.
+    await writeFile(remote('written-stamped'), 'theirs');
+    const changed = await fs.open(stamped.entry.ino, O_RDONLY);
+    expect(changed.unchanged).toBe(false);
+    await fs.release(changed.fh);
+    // Without a stamp the time the data landed is unknown here: read afresh.
+    const plain = await fs.create(dirIno, 'written-plain', 0o644, O_WRONLY | O_CREAT);
+    await fs.write(plain.fh, 0, Buffer.from('mine'));
+    await fs.release(plain.fh);
+    const again = await fs.open(plain.entry.ino, O_RDONLY);
+    expect(again.unchanged).toBe(false);
+    await fs.release(again.fh);
+  });
+
   // chattr +a needs CAP_LINUX_IMMUTABLE. An append-only file takes data
   // through a handle already open but refuses times set on it, even to root.
   it.skipIf(process.getuid?.() !== 0)(
