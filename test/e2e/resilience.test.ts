@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { kernelTmountMounts } from '../../src/control/mounts.js';
+import { socketFor } from '../../src/control/registry.js';
 import { CLI } from '../fixtures/cli.js';
 import { FaultProxy } from '../fixtures/fault-proxy.js';
 import { descendants, isAlive, killQuietly, startSshd, type SshServer } from '../fixtures/sshd.mjs';
@@ -44,15 +45,34 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000)
   throw new Error(`timed out waiting until ${what}`);
 }
 
-/** Collects `tmount events --format json` lines for one mount. */
-function watchEvents(id: string): { stop(): void; events(): { type: string; state: unknown; attempt?: number; reason?: string }[] } {
+/** Connections a mount's control socket has accepted: each shows the socket's path in /proc/net/unix, as the listener does. */
+async function controlConnections(id: string): Promise<number> {
+  const path = socketFor(id, stateDir);
+  const table = await readFile('/proc/net/unix', 'utf8');
+  return table.split('\n').filter((line) => line.endsWith(` ${path}`)).length - 1;
+}
+
+/**
+ * Collects `tmount events --format json` lines for one mount, once it is
+ * connected: a loaded machine can take longer to start it than a fixed wait.
+ */
+async function watchEvents(id: string): Promise<{ stop(): void; events(): { type: string; state: unknown; attempt?: number; reason?: string }[] }> {
   const child: ChildProcess = spawn(process.execPath, [CLI, 'events', '--format', 'json', id], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  return {
+  const watcher = {
     stop: () => child.kill('SIGINT'),
     events: () => out.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line).event),
   };
+  try {
+    await waitFor('tmount events is connected', async () => (await controlConnections(id)) >= 1);
+  } catch (err) {
+    watcher.stop();
+    throw err;
+  }
+  // Its subscribe request follows the connection at once.
+  await sleep(200);
+  return watcher;
 }
 
 /** A background mount through the fault proxy, with short timeouts so outages are quick to see. */
@@ -104,9 +124,8 @@ afterAll(async () => {
 describe('riding through network trouble', () => {
   it('(1) reconnects after the connection is cut while idle, and files stay readable', async () => {
     const mount = await mountThroughProxy();
-    const events = watchEvents(mount.id);
+    const events = await watchEvents(mount.id);
     try {
-      await sleep(500);
       proxy.cut();
       await waitFor('the mount is active again after a reconnect', async () => {
         const entry = await statusOf(mount.id);
@@ -186,9 +205,8 @@ print('done', flush=True)
     const mount = await mountThroughProxy();
     const authorized = join(server.tempDir, 'authorized_keys');
     const saved = await readFile(authorized);
-    const events = watchEvents(mount.id);
+    const events = await watchEvents(mount.id);
     try {
-      await sleep(300);
       await writeFile(authorized, '');
       proxy.cut();
       await waitFor('the mount failed', async () => (await statusOf(mount.id))?.state.state === 'failed');
