@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
-import { HandleSlots } from './handle-slots.js';
 import type { Client, FileEntryWithStats, InputAttributes, SFTPWrapper, Stats } from 'ssh2';
+import { HandleSlots } from './handle-slots.js';
 
 const RESOLVED = Promise.resolve();
 
@@ -257,14 +257,19 @@ export class SftpSession {
   /** The handle is a copy: ssh2 hands out a view into the received data, which would keep all of it alive while the file is open. */
   open(path: string, flags: number, mode?: number): Promise<Buffer> {
     const attrs: InputAttributes = mode === undefined ? {} : { mode };
-    return this.call<Buffer>('open', path, (cb) => {
-      this.sftp.open(path, flags, attrs, (err, handle) => {
-        this.slots.opened(err ? undefined : handle);
-        cb(err, err ? handle : Buffer.from(handle));
-      });
-      // Recorded after the call: ssh2 throws on bad arguments before it sends.
-      this.slots.opening();
+    return this.call<Buffer>('open', path, (cb) =>
+      this.sendOpen((answer) => this.sftp.open(path, flags, attrs, answer), (err, handle) => cb(err, err ? handle : Buffer.from(handle))),
+    );
+  }
+
+  /** Sends an open or opendir through `send`, following the handle it gets in `slots`. */
+  private sendOpen(send: (answer: Callback<Buffer>) => void, cb: Callback<Buffer>): void {
+    send((err, handle) => {
+      this.slots.opened(err ? undefined : handle);
+      cb(err, handle);
     });
+    // Recorded after the call: ssh2 throws on bad arguments before it sends.
+    this.slots.opening();
   }
 
   /**
@@ -320,13 +325,7 @@ export class SftpSession {
    * directories. The handle is closed without waiting for it.
    */
   async readdir(path: string): Promise<RemoteDirEntry[]> {
-    const handle = await this.call<Buffer>('opendir', path, (cb) => {
-      this.sftp.opendir(path, (err, handle) => {
-        this.slots.opened(err ? undefined : handle);
-        cb(err, handle);
-      });
-      this.slots.opening();
-    });
+    const handle = await this.call<Buffer>('opendir', path, (cb) => this.sendOpen((answer) => this.sftp.opendir(path, answer), cb));
     const names: FileEntryWithStats[] = [];
     try {
       for (let eof = false, depth = 3; !eof; depth = 8) {
