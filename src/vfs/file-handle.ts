@@ -151,13 +151,13 @@ export class FileHandle {
    * A small file opened only for reading is nearly always read next, from its
    * start: its one block is asked for now, with the open, instead of a round
    * trip after the first read arrives. Not when the kernel keeps its page
-   * cache (`kernelKeepsCache`) and was given this very version before: then
+   * cache (`kernelKeepsCache`: it was given this very version before): then
    * it will not ask.
    */
   fetchSmallFileAhead(kernelKeepsCache: boolean, early?: Promise<Buffer | undefined>): void {
     const size = this.remoteSize;
     if (this.mode.writable || size > this.io.blockSize || size === 0) return;
-    if (kernelKeepsCache && this.node.servedVersion === this.remoteVersion) return;
+    if (kernelKeepsCache) return;
     // What was read with the open counts only if it is the whole file as the
     // open's stat saw it (the read was answered right after that stat).
     const source = early && (() => early.then((data) => (data?.length === size ? data : this.fetch(0, size))));

@@ -318,25 +318,23 @@ export class RemoteFs {
         const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
         const times = timesAfter(changes, current);
         const settle = await claimTimes(node, ticket);
-        if (settle) {
+        // A stamp for a file closed meanwhile has nothing to go out with: an
+        // earlier arrival waiting on it must not give way to it.
+        const sends = !writer.closed || (!changes.kernelStamp && !node.unlinked);
+        if (settle && !sends) settle(false);
+        if (settle && sends) {
           let applied = false;
-          let undo: (() => void) | undefined;
+          const undo = this.supersedePendingTimes(node, changes, times);
           try {
             if (!writer.closed) {
-              undo = this.supersedePendingTimes(node, changes, times);
               writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
-              applied = true;
-            } else if (!changes.kernelStamp && !node.unlinked) {
+            } else {
               // Closed while its attributes were fetched: its data has landed, the times can go now.
-              undo = this.supersedePendingTimes(node, changes, times);
               await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
-              applied = true;
             }
-            // Otherwise nothing went out (a stamp for a file closed meanwhile):
-            // an earlier arrival waiting on these times must not give way to them.
+            applied = true;
           } finally {
-            if (!applied && node.timesClaim?.ticket === ticket) undo?.();
-            settle(applied);
+            settle(applied, undo);
           }
         }
         return this.toAttr(ino, this.overlay(node, current));
@@ -406,8 +404,7 @@ export class RemoteFs {
         if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
         settle?.(true);
       } catch (err) {
-        if (node.timesClaim?.ticket === ticket) undo?.();
-        settle?.(false);
+        settle?.(false, undo);
         this.cache.staleAttrs(node.path);
         await this.diagnose(err, 'setattr', node.path, async () => {
           const attrs = await this.exists(node.path);
@@ -484,8 +481,7 @@ export class RemoteFs {
    * one still open there, which is what keeps the file alive.
    */
   private async openRemoved(node: Inode, flags: number): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
-    const access = flags & OpenFlags.accmode;
-    const writable = access === OpenFlags.wronly || access === OpenFlags.rdwr;
+    const writable = opensForWriting(flags);
     if (writable) this.writable('open', node.path);
     // Every remote handle can read (see openNode); writing needs one opened for it.
     const keeper = () => this.handlesOf(node).find((h) => !h.closed && (!writable || h.mode.writable));
@@ -525,8 +521,7 @@ export class RemoteFs {
   }
 
   private async openNode(node: Inode, flags: number, createMode: number | undefined): Promise<{ fh: number; attr: Attr; unchanged: boolean }> {
-    const access = flags & OpenFlags.accmode;
-    const writable = access === OpenFlags.wronly || access === OpenFlags.rdwr;
+    const writable = opensForWriting(flags);
     const truncate = (flags & OpenFlags.trunc) !== 0 && writable;
     if (writable || truncate || createMode !== undefined) this.writable('open', node.path);
     // The kernel's write-back cache reads pages of files opened write-only,
@@ -884,6 +879,12 @@ function largestPowerOfTwoAtMost(value: number): number {
 }
 
 export { FileType };
+
+/** Whether open(2) flags ask for writing. */
+function opensForWriting(flags: number): boolean {
+  const access = flags & OpenFlags.accmode;
+  return access === OpenFlags.wronly || access === OpenFlags.rdwr;
+}
 
 /** The times a change leaves: the ones it sets, the current ones for the rest (needed only when it sets one). */
 function timesAfter(changes: AttrChanges, current: RemoteAttrs | undefined): FileTimes {

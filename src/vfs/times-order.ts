@@ -17,8 +17,12 @@ export interface TimesHolder {
   timesClaim?: TimesClaim;
 }
 
-/** Reports how the times of a claim went: every claim must be settled, or later arrivals wait for it for ever. */
-export type SettleTimes = (applied: boolean) => void;
+/**
+ * Reports how the times of a claim went: every claim must be settled, or
+ * later arrivals wait for it for ever. `undo`, for times that failed, runs
+ * only while no later claim was made: it puts back what these times replaced.
+ */
+export type SettleTimes = (applied: boolean, undo?: () => void) => void;
 
 /**
  * Waits until the times of setattr `ticket` are the latest for `holder`.
@@ -37,12 +41,13 @@ export async function claimTimes(holder: TimesHolder, ticket: number): Promise<S
     let resolve!: (applied: boolean) => void;
     const claim: TimesClaim = { ticket, previous: current, failed: false, outcome: new Promise<boolean>((r) => (resolve = r)) };
     holder.timesClaim = claim;
-    return (applied) => {
+    return (applied, undo) => {
       if (applied) {
         claim.previous = undefined;
       } else {
         claim.failed = true;
         if (holder.timesClaim === claim) {
+          undo?.();
           let before = claim.previous;
           while (before?.failed) before = before.previous;
           holder.timesClaim = before;

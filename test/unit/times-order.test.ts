@@ -69,4 +69,20 @@ describe('claimTimes (setattrs that set times, ordered by arrival)', () => {
     last!(true);
     expect(await earliest).toBeUndefined();
   });
+
+  it('puts back what failed times replaced only while no later claim was made', async () => {
+    const file: TimesHolder = {};
+    const undone: number[] = [];
+    const alone = await claimTimes(file, 1);
+    alone!(false, () => undone.push(1));
+    expect(undone).toEqual([1]);
+
+    const overtaken = await claimTimes(file, 2);
+    const later = await claimTimes(file, 3);
+    // A later claim now holds: what the failed one replaced is the later one's to replace.
+    overtaken!(false, () => undone.push(2));
+    expect(undone).toEqual([1]);
+    later!(true, () => undone.push(3));
+    expect(undone).toEqual([1]);
+  });
 });
