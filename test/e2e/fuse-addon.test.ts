@@ -302,7 +302,6 @@ class MemFs {
       case 'fsync':
       case 'releasedir':
       case 'fsyncdir':
-      case 'access':
         return session.replyErr(r.id, 0);
       case 'opendir':
         return node?.children ? session.replyOpen(r.id, { fh: this.nextFh++ }) : session.replyErr(r.id, E.ENOTDIR);

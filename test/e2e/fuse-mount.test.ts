@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
@@ -408,6 +409,49 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       expect([readA[0], readB[0]]).toEqual([sumA, sumB]);
     });
 
+    it('goes on through a listing it started after the directory changed and was listed anew', { timeout: 30_000 }, async () => {
+      // A listing this long takes several readdir requests (the kernel asks
+      // for 128 KiB at a time); a reader resumes it at the offset the last one
+      // handed out, whatever happened in between.
+      const dir = `pages-${++counter}`;
+      const names = Array.from({ length: 2_000 }, (_, i) => `entry-${String(i).padStart(4, '0')}`);
+      await mkdir(join(tm.mount.remoteDir, dir));
+      await Promise.all(names.map((name) => writeFile(join(tm.mount.remoteDir, dir, name), name)));
+      const mnt = join(tm.mount.mountpoint, dir);
+      // One open directory stream: reads ten names, waits for a line on stdin, reads the rest.
+      const reader = spawn('python3', ['-c', `
+import os, sys
+it = os.scandir(sys.argv[1])
+for _ in range(10): print(next(it).name)
+print('--', flush=True)
+sys.stdin.readline()
+for entry in it: print(entry.name)
+`, mnt], { stdio: ['pipe', 'pipe', 'pipe'] });
+      try {
+        let out = '';
+        let err = '';
+        reader.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+        reader.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+        const exited = new Promise<number | null>((resolve) => reader.once('exit', resolve));
+        expect(await waitFor(() => out.includes('--\n'), 10_000), err).toBe(true);
+        // A name the reader has passed goes: a listing that counted from the
+        // new one by position would skip a name further on.
+        const removed = out.split('\n')[0]!;
+        await rm(join(mnt, removed));
+        const anew = (await ok('ls', ['-A', mnt])).trim().split('\n');
+        expect(anew).toHaveLength(names.length - 1);
+        reader.stdin!.write('go\n');
+        expect(await exited, err).toBe(0);
+        const seen = out.split('\n').filter((line) => line !== '' && line !== '--');
+        // Every name there throughout comes exactly once; the removed one may or may not.
+        expect(seen.length).toBe(new Set(seen).size);
+        const kept = names.filter((name) => name !== removed);
+        expect(kept.filter((name) => !seen.includes(name))).toEqual([]);
+      } finally {
+        reader.kill();
+      }
+    });
+
     it('sees a file made on the server in a directory it is filling once it pauses there, not only after the negative timeout', { timeout: 30_000 }, async () => {
       const { mnt, remote } = await fresh('filling');
       await writeFile(join(mnt, 'ours'), 'ours');
@@ -440,6 +484,8 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
         await writeFile(join(mounted.remoteDir, 'seen.txt'), 'hello');
         expect(await ok('cat', [join(mounted.mountpoint, 'seen.txt')])).toBe('hello');
         expect((await run('stat', [join(mounted.mountpoint, 'missing')])).code).not.toBe(0);
+        expect(await ok('ls', ['-A', mounted.mountpoint])).toContain('seen.txt');
+        expect((await run('test', ['-w', join(mounted.mountpoint, 'seen.txt')])).code).toBe(0);
         await mkdir(join(mounted.remoteDir, 'full', 'inside'), { recursive: true });
         expect((await run('rmdir', [join(mounted.mountpoint, 'full')])).stderr).toMatch(/not empty/);
         // A request is logged once answered, so its line can trail the command
@@ -452,6 +498,10 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
         expect(log).toMatch(/^fuse #\d+ read \{"ino":\d+,"fh":\d+,"size":\d+,"offset":0\} -> ok in \d+ µs$/m);
         // ...a name that does not exist is a negative entry, not an error.
         expect(log).toMatch(/^fuse #\d+ lookup \{"parent":1,"name":"missing"\} -> ok in \d+ µs$/m);
+        // The kernel opens directories and allows access by itself: a listing
+        // is one request, and a permission check none (the server checks).
+        expect(log).toMatch(/^fuse #\d+ readdir \{"ino":1,"fh":0,"size":\d+,"offset":0,"plus":true\} -> ok in \d+ µs$/m);
+        expect(log).not.toMatch(/^fuse #\d+ (opendir|releasedir|access) /m);
       } finally {
         await mounted.unmount();
       }

@@ -24,7 +24,7 @@ constexpr uint32_t kBufOps = Bit(Op::kRead) | Bit(Op::kReaddir);
 // Ops whose success carries no data, answered with replyErr(id, 0).
 constexpr uint32_t kEmptySuccessOps = Bit(Op::kUnlink) | Bit(Op::kRmdir) | Bit(Op::kRename) | Bit(Op::kFlush) |
                                       Bit(Op::kRelease) | Bit(Op::kFsync) | Bit(Op::kReleasedir) |
-                                      Bit(Op::kFsyncdir) | Bit(Op::kAccess);
+                                      Bit(Op::kFsyncdir);
 // Linux errnos stay far below this; the kernel rejects larger ones.
 constexpr uint64_t kMaxErrno = 4095;
 

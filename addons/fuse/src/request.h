@@ -36,7 +36,6 @@ namespace tmount {
   X(kFsyncdir, "fsyncdir") \
   X(kStatfs, "statfs") \
   X(kCreate, "create") \
-  X(kAccess, "access") \
   X(kForget, "forget")
 
 enum class Op {
@@ -84,7 +83,6 @@ struct Request {
   uint32_t mode = 0;
   uint64_t rdev = 0;
   int flags = 0;
-  int mask = 0;
   int toSet = 0;
   uint32_t attrUid = 0;
   uint32_t attrGid = 0;

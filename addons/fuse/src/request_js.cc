@@ -74,7 +74,6 @@ void CallHandler(Napi::Env env, const Napi::Function& handler, double* slots, Re
   set(Slot::atimeMs, TimespecToMs(r.atime));
   set(Slot::mtimeMs, TimespecToMs(r.mtime));
   set(Slot::newParent, static_cast<double>(r.newParent));
-  set(Slot::mask, r.mask);
   set(Slot::datasync, r.datasync ? 1 : 0);
   set(Slot::plus, r.plus ? 1 : 0);
 

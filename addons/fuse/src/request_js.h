@@ -28,7 +28,6 @@ namespace tmount {
   X(atimeMs) \
   X(mtimeMs) \
   X(newParent) \
-  X(mask) \
   X(datasync) \
   X(plus)
 

@@ -337,12 +337,13 @@ Napi::Value Session::NotifyInvalEntry(const Napi::CallbackInfo& info) {
                                   ") failed: " + ErrnoText(-res));
 }
 
-void Session::Negotiate(fuse_conn_info* conn) const {
+void Session::Negotiate(fuse_conn_info* conn) {
   auto want = [conn](unsigned cap) {
     if (conn->capable & cap) conn->want |= cap;
   };
   want(FUSE_CAP_ASYNC_READ);
   want(FUSE_CAP_PARALLEL_DIROPS);
+  kernelOpensDirs_.store((conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0, std::memory_order_relaxed);
   // Always readdirplus, never the kernel's adaptive choice: an SFTP READDIR
   // returns every name's attributes anyway, so plus costs no extra round trip
   // and saves one LOOKUP per entry on `ls -l`, `find`, `git status`.

@@ -70,7 +70,10 @@ class Session : public Napi::ObjectWrap<Session> {
   void Submit(fuse_req_t req, std::unique_ptr<Request> request);
   void SubmitForget(std::unique_ptr<Request> request);
   // Loop thread, while libfuse handles INIT.
-  void Negotiate(fuse_conn_info* conn) const;
+  void Negotiate(fuse_conn_info* conn);
+  // Loop threads: whether the kernel opens directories by itself once an
+  // opendir is answered ENOSYS (Linux 5.1+), known from INIT on.
+  bool KernelOpensDirs() const { return kernelOpensDirs_.load(std::memory_order_relaxed); }
 
   // JS thread: the TSFN's callback.
   static void CallJs(Napi::Env env, Napi::Function handler, Session* session, Request* request);
@@ -174,6 +177,7 @@ class Session : public Napi::ObjectWrap<Session> {
   fuse_session* se_ = nullptr;
   // Written under lifeMutex_ when se_ is gone; read without it by CallJs.
   std::atomic<bool> ended_{false};
+  std::atomic<bool> kernelOpensDirs_{false};
 
   // Guards pending_ and nextId_; taken by loop threads on every request and
   // by the JS thread on every reply, held only for map operations.

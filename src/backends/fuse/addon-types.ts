@@ -96,7 +96,6 @@ export type FuseRequest =
   | Req<'fsyncdir', { ino: number; fh: number; datasync: boolean }>
   | Req<'statfs', { ino: number }>
   | Req<'create', { parent: number; name: string; mode: number; flags: number }>
-  | Req<'access', { ino: number; mask: number }>
   /** Already answered by the addon (forget needs no reply); `id` is 0. */
   | Req<'forget', { items: { ino: number; nlookup: number }[] }>;
 

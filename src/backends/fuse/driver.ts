@@ -2,6 +2,7 @@ import { type OwnerMapping, remoteGidFor, remoteUidFor, shownOwner } from '../ow
 import { constants } from 'node:os';
 import { FsError, PresumedMissing } from '../../vfs/errors.js';
 import { type Attr, FileType, OpenFlags, type RemoteFs } from '../../vfs/remote-fs.js';
+import { DirListings, indexOf, offsetAfter } from './dir-listings.js';
 import { type FuseAttr, type FuseDirEntry, type FuseEntry, type FuseRequest, type FuseSession, SetAttr } from './addon-types.js';
 
 const EIO = constants.errno.EIO;
@@ -41,9 +42,10 @@ function direntSize(name: string, plus: boolean): number {
 /** The handler of each op, typed by its request. */
 type Handlers = { [Op in FuseRequest['op']]: (request: FuseRequest & { op: Op }) => Promise<string> | void };
 
-interface DirSnapshot {
-  ino: number;
-  entries: { name: string; attr: Attr; dot: boolean }[] | undefined;
+interface ListedEntry {
+  name: string;
+  attr: Attr;
+  dot: boolean;
 }
 
 /**
@@ -52,8 +54,7 @@ interface DirSnapshot {
  * (forget excepted), errors included.
  */
 export class FuseDriver {
-  private readonly dirs = new Map<number, DirSnapshot>();
-  private nextDirHandle = 1;
+  private readonly listings = new DirListings<ListedEntry>();
 
   constructor(
     private readonly fs: RemoteFs,
@@ -115,19 +116,15 @@ export class FuseDriver {
       this.fs.release(r.fh).catch((err: unknown) => this.options.log?.(`fuse release fh ${r.fh}: ${(err as Error).message}`));
     },
     fsync: (r) => this.answer(r, this.fs.fsync(r.fh), () => this.session.replyErr(r.id, 0)),
-    // The kernel may keep the listing in its page cache across opendirs; it
-    // drops it when the directory changes through the mount or its mtime
-    // changes when the attributes are refreshed.
-    opendir: (r) =>
-      this.answer(r, this.fs.getattr(r.ino), () => this.session.replyOpen(r.id, { fh: this.opendir(r.ino), cacheDir: true, keepCache: true })),
-    readdir: (r) => this.answer(r, this.readdir(r.id, r.fh, r.ino, r.offset, r.size, r.plus), () => undefined),
-    releasedir: (r) => {
-      this.dirs.delete(r.fh);
-      this.session.replyErr(r.id, 0);
-    },
-    // The server enforces permissions on every operation anyway.
+    // Only kernels that cannot do without opendir send it (the addon answers
+    // the others ENOSYS, after which they open directories by themselves,
+    // with the flags given here). The kernel may keep the listing in its
+    // page cache across opens; it drops it when the directory changes
+    // through the mount or its mtime changes when the attributes are refreshed.
+    opendir: (r) => this.answer(r, this.fs.getattr(r.ino), () => this.session.replyOpen(r.id, { fh: 0, cacheDir: true, keepCache: true })),
+    readdir: (r) => this.answer(r, this.readdir(r.id, r.ino, r.offset, r.size, r.plus), () => undefined),
+    releasedir: (r) => this.session.replyErr(r.id, 0),
     fsyncdir: (r) => this.session.replyErr(r.id, 0),
-    access: (r) => this.session.replyErr(r.id, 0),
     statfs: (r) => this.answer(r, this.fs.statfs(), (st) => this.session.replyStatfs(r.id, st)),
   };
 
@@ -258,34 +255,27 @@ export class FuseDriver {
     return this.options.writebackCache ? flags & ~OpenFlags.append : flags;
   }
 
-  /** A directory is listed at its first readdir; later pages come from that snapshot, by index. */
-  private opendir(ino: number): number {
-    const fh = this.nextDirHandle++;
-    this.dirs.set(fh, { ino, entries: undefined });
-    return fh;
+  /** The directory as listed now, with . and .. first. */
+  private async list(ino: number): Promise<ListedEntry[]> {
+    const [self, listing] = await Promise.all([this.fs.getattr(ino), this.fs.readdir(ino)]);
+    return [{ name: '.', attr: self, dot: true }, { name: '..', attr: self, dot: true }, ...listing.map((entry) => ({ ...entry, dot: false }))];
   }
 
-  private async snapshot(dir: DirSnapshot): Promise<DirSnapshot['entries'] & object> {
-    if (dir.entries) return dir.entries;
-    const [self, listing] = await Promise.all([this.fs.getattr(dir.ino), this.fs.readdir(dir.ino)]);
-    dir.entries = [
-      { name: '.', attr: self, dot: true },
-      { name: '..', attr: self, dot: true },
-      ...listing.map((entry) => ({ ...entry, dot: false })),
-    ];
-    return dir.entries;
-  }
-
-  private async readdir(id: number, fh: number, ino: number, offset: number, size: number, plus: boolean): Promise<void> {
-    const dir = this.dirs.get(fh);
-    if (!dir) {
-      this.session.replyErr(id, constants.errno.EBADF);
-      return;
+  /**
+   * A listing starts at offset 0; later pages come from it, by index. Should
+   * it be gone (pushed out by many newer ones), the reader goes on by index
+   * in a new one.
+   */
+  private async readdir(id: number, ino: number, offset: number, size: number, plus: boolean): Promise<void> {
+    let listing = offset === 0 ? undefined : this.listings.find(ino, offset);
+    if (!listing) {
+      const entries = await this.list(ino);
+      listing = { number: this.listings.start(ino, entries), entries };
     }
-    const entries = await this.snapshot(dir);
+    const { number, entries } = listing;
     const chosen: FuseDirEntry[] = [];
     let used = 0;
-    for (let index = offset; index < entries.length; index++) {
+    for (let index = indexOf(offset); index < entries.length; index++) {
       const item = entries[index]!;
       const bytes = direntSize(item.name, plus);
       if (used + bytes > size) break;
@@ -296,12 +286,13 @@ export class FuseDriver {
       const attr = { ...item.attr, ino: entryIno };
       chosen.push({
         name: item.name,
-        nextOffset: index + 1,
+        nextOffset: offsetAfter(number, index),
         ino: entryIno,
         mode: attr.mode,
         ...(plus && !item.dot ? { entry: this.entry(attr) } : {}),
       });
     }
+    if (chosen.length === 0) this.listings.finish(number);
     const packed = this.session.replyDirectory(id, chosen, size, plus);
     // Should the addon pack fewer than computed, give back the lookups of the rest.
     if (plus) for (const extra of chosen.slice(packed)) if (extra.entry) this.fs.forget(extra.ino, 1);

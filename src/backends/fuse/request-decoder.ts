@@ -24,7 +24,6 @@ export const REQUEST_SLOTS = [
   'atimeMs',
   'mtimeMs',
   'newParent',
-  'mask',
   'datasync',
   'plus',
 ] as const;
@@ -53,7 +52,6 @@ export const OP_NAMES = [
   'fsyncdir',
   'statfs',
   'create',
-  'access',
   'forget',
 ] as const satisfies readonly FuseRequest['op'][];
 
@@ -148,8 +146,6 @@ export function decodeRequest(s: Float64Array, op: number, a?: unknown, b?: unkn
       return { op: 'fsyncdir', id, ino, fh: s[S.fh]!, datasync: s[S.datasync] === 1 };
     case OP.statfs:
       return { op: 'statfs', id, ino };
-    case OP.access:
-      return { op: 'access', id, ino, mask: s[S.mask]! };
     default:
       throw new Error(`FUSE request with unknown op index ${op}`);
   }
