@@ -764,19 +764,31 @@ export class RemoteFs {
         this.diagnose(err, 'symlink', path, async () => ((await this.exists(path)) ? 'EEXIST' : undefined)),
       );
       this.cache.added(path, attrs);
-      return this.entryFor(path, attrs);
+      const entry = this.entryFor(path, attrs);
+      this.inodes.get(entry.ino)!.link = { attrs, target };
+      return entry;
     });
   }
 
+  /**
+   * A symlink's target is answered from memory while the attributes it was
+   * read under are the ones cached (`ls -l` and every path resolution through
+   * a link read it again): a link is replaced, never changed in place, so its
+   * target is as old as the attributes a stat shows, never older.
+   */
   readlink(ino: number): Promise<string> {
     return this.run('readlink', `#${ino}`, async () => {
       const node = this.liveNode(ino, 'readlink');
-      return this.session.readlink(this.remote(node.path)).catch((err: unknown) =>
+      const attrs = this.cache.getAttrs(node.path);
+      if (attrs && node.link?.attrs === attrs) return node.link.target;
+      const target = await this.session.readlink(this.remote(node.path)).catch((err: unknown) =>
         this.diagnose(err, 'readlink', node.path, async () => {
-          const attrs = await this.exists(node.path);
-          return attrs && (attrs.mode & S_IFMT) !== S_IFLNK ? 'EINVAL' : undefined;
+          const found = await this.exists(node.path);
+          return found && (found.mode & S_IFMT) !== S_IFLNK ? 'EINVAL' : undefined;
         }),
       );
+      if (attrs) node.link = { attrs, target };
+      return target;
     });
   }
 

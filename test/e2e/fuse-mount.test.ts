@@ -507,6 +507,24 @@ for entry in it: print(entry.name)
       }
     });
 
+    it('shows the new target of a symlink replaced on the server once its attributes are refreshed', { timeout: 30_000 }, async () => {
+      const mounted = await mountTmount(ssh.server, { remoteSubdir: 'relinked', args: ['--attr-timeout', '1'] });
+      try {
+        await symlink('old', join(mounted.remoteDir, 'link'));
+        const link = join(mounted.mountpoint, 'link');
+        expect((await ok('readlink', [link])).trim()).toBe('old');
+        // ln -s through the mount: its target is known without asking.
+        await ok('ln', ['-s', 'made-here', join(mounted.mountpoint, 'ours')]);
+        expect((await ok('readlink', [join(mounted.mountpoint, 'ours')])).trim()).toBe('made-here');
+        await rm(join(mounted.remoteDir, 'link'));
+        await symlink('the-new-one', join(mounted.remoteDir, 'link'));
+        expect(await waitFor(async () => (await ok('readlink', [link])).trim() === 'the-new-one', 5_000)).toBe(true);
+        expect((await ok('readlink', [join(mounted.remoteDir, 'ours')])).trim()).toBe('made-here');
+      } finally {
+        await mounted.unmount();
+      }
+    });
+
     it.each(['SIGINT', 'fusermount3 -u'])('%s ends the CLI too', async (how) => {
       const mounted = await mountTmount(ssh.server, { remoteSubdir: 'stop' });
       expect(await ok('ls', ['-A', mounted.mountpoint])).toBeDefined();

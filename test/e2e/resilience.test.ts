@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,10 +175,12 @@ print('done', flush=True)
     expect(actual).toBe(expected);
   }, 60_000);
 
-  it('(3) a blackhole longer than --op-timeout fails an uncached stat in time while a cached one still answers', async () => {
+  it('(3) a blackhole longer than --op-timeout fails an uncached stat in time while a cached one (and a symlink read before) still answers', async () => {
     const mount = await mountThroughProxy(['--attr-timeout', '120']);
     await writeFile(join(mount.remote, 'never-seen.txt'), 'x');
+    await symlink('hello.txt', join(mount.remote, 'link'));
     expect((await run('stat', [join(mount.mountpoint, 'hello.txt')])).code).toBe(0);
+    expect((await run('readlink', [join(mount.mountpoint, 'link')])).stdout).toBe('hello.txt\n');
     proxy.blackhole();
     const started = Date.now();
     const uncached = await run('stat', [join(mount.mountpoint, 'never-seen.txt')], { timeout: 30_000 });
@@ -188,6 +190,8 @@ print('done', flush=True)
     const cached = await run('stat', ['-c', '%s', join(mount.mountpoint, 'hello.txt')], { timeout: 5_000 });
     expect(cached.code).toBe(0);
     expect(cached.stdout.trim()).toBe('6');
+    const link = await run('readlink', [join(mount.mountpoint, 'link')], { timeout: 5_000 });
+    expect(link.stdout).toBe('hello.txt\n');
   }, 60_000);
 
   it('(4) reconnects when sshd restarts on the same port', async () => {
