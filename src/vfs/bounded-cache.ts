@@ -45,12 +45,18 @@ export class BoundedCache<V extends {}> {
     return this.lru.has(key);
   }
 
-  set(key: string, value: V): void {
-    this.lru.set(key, value);
+  /** `ttl` (ms) instead of the cache's own, for an entry that must not outlive the one it replaces. */
+  set(key: string, value: V, ttl?: number): void {
+    this.lru.set(key, value, ttl === undefined ? undefined : { ttl });
     // A full cache evicts its least recently used entry, which is the pin
     // first; putting it back evicts the oldest real entry instead, so the
     // bound stays `max` real entries.
     this.pin();
+  }
+
+  /** Milliseconds the entry has left; 0 when it is not there. */
+  remainingTtl(key: string): number {
+    return this.lru.has(key) ? this.lru.getRemainingTTL(key) : 0;
   }
 
   delete(key: string): void {

@@ -21,6 +21,8 @@ export interface Inode {
   servedVersion?: string;
   /** The latest setattr that set times here (see claimTimes): an earlier one still waiting must not overwrite its times. */
   timesClaim?: TimesClaim;
+  /** Setattrs setting times that have not been answered yet. */
+  timesInFlight?: number;
   /** A symlink's target, with the cached attributes it was read (or made) under: it holds while those are the ones cached. */
   link?: { attrs: object; target: string };
 }

@@ -131,6 +131,23 @@ export class MetadataCache {
     if (path !== '') this.fills(parentOf(path));
   }
 
+  /**
+   * A name moved to `to`. A file's attributes go with it, trusted for what
+   * was left of their time (a rename changes none that SFTP shows); a
+   * directory's are asked again, and what was cached below both names goes.
+   */
+  renamed(from: string, to: string, attrs: RemoteAttrs, directory: boolean): void {
+    const left = directory ? 0 : this.attrs.remainingTtl(from);
+    this.removed(from);
+    if (directory) {
+      this.dropTree(from);
+      this.dropTree(to);
+    }
+    this.added(to, attrs);
+    if (left > 0 && this.options.attrTtlMs > 0) this.attrs.set(to, attrs, left);
+    else this.staleAttrs(to);
+  }
+
   /** A directory this mount just made: empty, and about to be filled. */
   madeDirectory(path: string, attrs: RemoteAttrs): void {
     this.added(path, attrs);

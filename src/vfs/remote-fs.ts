@@ -301,121 +301,152 @@ export class RemoteFs {
     return this.run('setattr', `#${ino}`, async () => {
       const node = this.node(ino, 'setattr');
       this.writable('setattr', node.path);
-      const handle = fh === undefined ? undefined : this.handles.get(fh);
-      const viaHandle = node.unlinked ? (handle ?? this.anyHandle(node)) : undefined;
-      if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
-      const onlyTimes = changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined;
-      // Requests are handled concurrently, but times must end as the last one
-      // to arrive set them: the kernel's write-back stamp and a futimens right
-      // after it (cp -p) are both in flight at a close.
-      const setsTimes = changes.atimeMs !== undefined || changes.mtimeMs !== undefined;
-      const ticket = setsTimes ? ++this.timesTickets : 0;
-      // Only times set through a file open for writing wait for its close (the
-      // kernel's write-back cache does this after writes); a utimens on the
-      // path (touch -d) is for everyone to see at once.
-      const writer = onlyTimes && handle?.mode.writable && !handle.closed ? handle : undefined;
-      if (writer && setsTimes) {
-        const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
-        const times = timesAfter(changes, current);
-        const settle = await claimTimes(node, ticket);
-        // A stamp for a file closed meanwhile has nothing to go out with: an
-        // earlier arrival waiting on it must not give way to it.
-        const sends = !writer.closed || (!changes.kernelStamp && !node.unlinked);
-        if (settle && !sends) settle(false);
-        if (settle && sends) {
-          let applied = false;
-          const undo = this.supersedePendingTimes(node, changes, times);
-          try {
-            if (!writer.closed) {
-              writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
-            } else {
-              // Closed while its attributes were fetched: its data has landed, the times can go now.
-              await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
-            }
-            applied = true;
-          } finally {
-            settle(applied, undo);
-          }
-        }
-        return this.toAttr(ino, this.overlay(node, current));
-      }
-      const path = this.remote(node.path);
-      // SFTP's setstat follows symlinks; a symlink's own times (rsync -a, cp -a)
-      // need lsetstat@openssh.com, and without it are left alone rather than
-      // applied to the target or failing on a dangling link.
-      const shownMode = viaHandle ? 0 : ((await this.fetchAttrs(node.path).catch(() => undefined))?.mode ?? 0);
-      const symlink = (shownMode & S_IFMT) === S_IFLNK;
-      const lsetstat = this.session.extensions.has('lsetstat@openssh.com');
-      if (symlink && !lsetstat && onlyTimes) return this.toAttr(ino, await this.fetchAttrs(node.path));
-      const target: AttrTarget = viaHandle ? { handle: viaHandle.ref } : { path, link: symlink && lsetstat };
-      const apply = (attrs: InputAttributes) => this.session.changeAttrs(target, attrs);
-      // The last change travels together with the request for the attributes it leaves.
-      const applyAndStat = (attrs: InputAttributes) => this.session.changeAndStat(target, attrs);
-
-      let fresh: RemoteAttrs | undefined;
-      let settle: SettleTimes | undefined;
-      let undo: (() => void) | undefined;
+      const shown = this.timesAlreadyShown(node, changes);
+      if (shown) return this.toAttr(ino, this.overlay(node, shown));
+      const timed = setsTimes(changes);
+      if (timed) node.timesInFlight = (node.timesInFlight ?? 0) + 1;
       try {
-        if (changes.size !== undefined) {
-          // Unflushed writes must land before the size changes, and none may land after it.
-          const open = this.handlesOf(node);
-          await Promise.all(open.map((h) => h.flush()));
-          await apply({ size: changes.size });
-          for (const h of open) h.truncateDirty(changes.size);
-          for (const h of open) h.setRemoteSize(changes.size);
-          node.dataGen++;
-        }
-        // One SETSTAT for the rest: OpenSSH applies mode, then times, then owner.
-        const rest: InputAttributes = {};
-        if (changes.mode !== undefined) rest.mode = changes.mode & 0o7777;
-        if (changes.uid !== undefined || changes.gid !== undefined) {
-          const current = await this.currentAttrs(node, viaHandle);
-          rest.uid = changes.uid ?? current.uid;
-          rest.gid = changes.gid ?? current.gid;
-        }
-        if (setsTimes) {
-          // SFTP v3 sets both times together.
-          const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
-          const times = timesAfter(changes, current);
-          settle = await claimTimes(node, ticket);
-          // Looked at only now: the claim may have waited for a later setattr's flush.
-          const open = this.handlesOf(node);
-          const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
-          if (settle) undo = this.supersedePendingTimes(node, changes, times);
-          if (settle && writer) {
-            // Unflushed data would move mtime again when it lands: the times
-            // go out right behind it through the writer's handle.
-            writer.pendingTimes = { ...times, kernelStamp: false };
-            const flushed = Promise.all(open.map((h) => h.flush()));
-            // Once every write and the times are on the wire (flush sends
-            // them before its first wait when little is left), the stat for
-            // the reply can follow right behind them: one round trip, not two.
-            if (!viaHandle && writer.pendingTimes === undefined && open.every((h) => h.allSent)) {
-              fresh = await answerBehind(flushed, this.session.lstat(path));
-            } else {
-              await flushed;
-            }
-            // The flush does not wait for the times' answer; this call must.
-            await writer.timesSettled();
-          } else if (settle) {
-            Object.assign(rest, sftpTimes(times));
-          }
-        }
-        if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
-        settle?.(true);
-      } catch (err) {
-        settle?.(false, undo);
-        this.cache.staleAttrs(node.path);
-        await this.diagnose(err, 'setattr', node.path, async () => {
-          const attrs = await this.exists(node.path);
-          return changes.size !== undefined && attrs && isDir(attrs) ? 'EISDIR' : undefined;
-        });
+        return await this.changeAttrs(node, changes, fh);
+      } finally {
+        if (timed) node.timesInFlight! -= 1;
       }
-      this.cache.staleAttrs(node.path);
-      if (fresh && !viaHandle) this.cache.setAttrs(node.path, fresh);
-      fresh ??= viaHandle ? await this.session.fstat(viaHandle.ref) : await this.fetchAttrs(node.path);
-      return this.toAttr(ino, this.overlay(node, fresh));
     });
+  }
+
+  /**
+   * The cached attributes, when a setattr would set only times they already
+   * show in the whole seconds SFTP carries: the kernel's write-back cache
+   * sends the mtime it holds with every ctime it keeps (after a rename, a
+   * link, an unlink), which SFTP cannot set anyway; for a file written
+   * through the mount that is its own stamp, finer than the server's. Not
+   * while other times or written data are on their way: the file's times may
+   * be about to move.
+   */
+  private timesAlreadyShown(node: Inode, changes: AttrChanges): RemoteAttrs | undefined {
+    if (!setsOnlyTimes(changes)) return undefined;
+    if (node.unlinked || node.timesInFlight || this.handlesOf(node).some((h) => h.hasDirtyData)) return undefined;
+    const cached = this.cache.getAttrs(node.path);
+    if (!cached) return undefined;
+    const same = (wanted: number | undefined, shown: number) => wanted === undefined || Math.floor(wanted / 1000) === Math.floor(shown / 1000);
+    return same(changes.mtimeMs, cached.mtimeMs) && same(changes.atimeMs, cached.atimeMs) ? cached : undefined;
+  }
+
+  private async changeAttrs(node: Inode, changes: AttrChanges, fh: number | undefined): Promise<Attr> {
+    const ino = node.ino;
+    const handle = fh === undefined ? undefined : this.handles.get(fh);
+    const viaHandle = node.unlinked ? (handle ?? this.anyHandle(node)) : undefined;
+    if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
+    const onlyTimes = setsOnlyTimes(changes);
+    // Requests are handled concurrently, but times must end as the last one
+    // to arrive set them: the kernel's write-back stamp and a futimens right
+    // after it (cp -p) are both in flight at a close.
+    const timed = setsTimes(changes);
+    const ticket = timed ? ++this.timesTickets : 0;
+    // Only times set through a file open for writing wait for its close (the
+    // kernel's write-back cache does this after writes); a utimens on the
+    // path (touch -d) is for everyone to see at once.
+    const writer = onlyTimes && handle?.mode.writable && !handle.closed ? handle : undefined;
+    if (writer && timed) {
+      const current = this.overlay(node, await this.currentAttrs(node, viaHandle));
+      const times = timesAfter(changes, current);
+      const settle = await claimTimes(node, ticket);
+      // A stamp for a file closed meanwhile has nothing to go out with: an
+      // earlier arrival waiting on it must not give way to it.
+      const sends = !writer.closed || (!changes.kernelStamp && !node.unlinked);
+      if (settle && !sends) settle(false);
+      if (settle && sends) {
+        let applied = false;
+        const undo = this.supersedePendingTimes(node, changes, times);
+        try {
+          if (!writer.closed) {
+            writer.pendingTimes = { ...times, kernelStamp: changes.kernelStamp === true };
+          } else {
+            // Closed while its attributes were fetched: its data has landed, the times can go now.
+            await this.session.changeAttrs({ path: this.remote(node.path), link: false }, sftpTimes(times));
+          }
+          applied = true;
+        } finally {
+          settle(applied, undo);
+        }
+      }
+      return this.toAttr(ino, this.overlay(node, current));
+    }
+    const path = this.remote(node.path);
+    // SFTP's setstat follows symlinks; a symlink's own times (rsync -a, cp -a)
+    // need lsetstat@openssh.com, and without it are left alone rather than
+    // applied to the target or failing on a dangling link.
+    const shownMode = viaHandle ? 0 : ((await this.fetchAttrs(node.path).catch(() => undefined))?.mode ?? 0);
+    const symlink = (shownMode & S_IFMT) === S_IFLNK;
+    const lsetstat = this.session.extensions.has('lsetstat@openssh.com');
+    if (symlink && !lsetstat && onlyTimes) return this.toAttr(ino, await this.fetchAttrs(node.path));
+    const target: AttrTarget = viaHandle ? { handle: viaHandle.ref } : { path, link: symlink && lsetstat };
+    const apply = (attrs: InputAttributes) => this.session.changeAttrs(target, attrs);
+    // The last change travels together with the request for the attributes it leaves.
+    const applyAndStat = (attrs: InputAttributes) => this.session.changeAndStat(target, attrs);
+
+    let fresh: RemoteAttrs | undefined;
+    let settle: SettleTimes | undefined;
+    let undo: (() => void) | undefined;
+    try {
+      if (changes.size !== undefined) {
+        // Unflushed writes must land before the size changes, and none may land after it.
+        const open = this.handlesOf(node);
+        await Promise.all(open.map((h) => h.flush()));
+        await apply({ size: changes.size });
+        for (const h of open) h.truncateDirty(changes.size);
+        for (const h of open) h.setRemoteSize(changes.size);
+        node.dataGen++;
+      }
+      // One SETSTAT for the rest: OpenSSH applies mode, then times, then owner.
+      const rest: InputAttributes = {};
+      if (changes.mode !== undefined) rest.mode = changes.mode & 0o7777;
+      if (changes.uid !== undefined || changes.gid !== undefined) {
+        const current = await this.currentAttrs(node, viaHandle);
+        rest.uid = changes.uid ?? current.uid;
+        rest.gid = changes.gid ?? current.gid;
+      }
+      if (timed) {
+        // SFTP v3 sets both times together.
+        const current = changes.atimeMs !== undefined && changes.mtimeMs !== undefined ? undefined : await this.currentAttrs(node, viaHandle);
+        const times = timesAfter(changes, current);
+        settle = await claimTimes(node, ticket);
+        // Looked at only now: the claim may have waited for a later setattr's flush.
+        const open = this.handlesOf(node);
+        const writer = changes.mtimeMs !== undefined ? open.find((h) => h.hasDirtyData && !h.closed) : undefined;
+        if (settle) undo = this.supersedePendingTimes(node, changes, times);
+        if (settle && writer) {
+          // Unflushed data would move mtime again when it lands: the times
+          // go out right behind it through the writer's handle.
+          writer.pendingTimes = { ...times, kernelStamp: false };
+          const flushed = Promise.all(open.map((h) => h.flush()));
+          // Once every write and the times are on the wire (flush sends
+          // them before its first wait when little is left), the stat for
+          // the reply can follow right behind them: one round trip, not two.
+          if (!viaHandle && writer.pendingTimes === undefined && open.every((h) => h.allSent)) {
+            fresh = await answerBehind(flushed, this.session.lstat(path));
+          } else {
+            await flushed;
+          }
+          // The flush does not wait for the times' answer; this call must.
+          await writer.timesSettled();
+        } else if (settle) {
+          Object.assign(rest, sftpTimes(times));
+        }
+      }
+      if (Object.keys(rest).length > 0) fresh = await applyAndStat(rest);
+      settle?.(true);
+    } catch (err) {
+      settle?.(false, undo);
+      this.cache.staleAttrs(node.path);
+      await this.diagnose(err, 'setattr', node.path, async () => {
+        const attrs = await this.exists(node.path);
+        return changes.size !== undefined && attrs && isDir(attrs) ? 'EISDIR' : undefined;
+      });
+    }
+    this.cache.staleAttrs(node.path);
+    if (fresh && !viaHandle) this.cache.setAttrs(node.path, fresh);
+    fresh ??= viaHandle ? await this.session.fstat(viaHandle.ref) : await this.fetchAttrs(node.path);
+    return this.toAttr(ino, this.overlay(node, fresh));
   }
 
   /**
@@ -721,13 +752,7 @@ export class RemoteFs {
       } catch (err) {
         await this.diagnose(err, 'rename', from, () => this.renameFailure(source, to));
       }
-      this.cache.removed(from);
-      if (isDir(source)) {
-        this.cache.dropTree(from);
-        this.cache.dropTree(to);
-      }
-      this.cache.added(to, source);
-      this.cache.staleAttrs(to);
+      this.cache.renamed(from, to, source, isDir(source));
       this.inodes.rename(from, to);
     });
   }
@@ -899,6 +924,15 @@ function opensForWriting(flags: number): boolean {
 }
 
 /** The times a change leaves: the ones it sets, the current ones for the rest (needed only when it sets one). */
+function setsTimes(changes: AttrChanges): boolean {
+  return changes.atimeMs !== undefined || changes.mtimeMs !== undefined;
+}
+
+/** Leaves size, mode and owner alone (times may or may not be set). */
+function setsOnlyTimes(changes: AttrChanges): boolean {
+  return changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined;
+}
+
 function timesAfter(changes: AttrChanges, current: RemoteAttrs | undefined): FileTimes {
   return { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
 }

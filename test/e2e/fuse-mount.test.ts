@@ -212,6 +212,21 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       expect(existsSync(remote)).toBe(false);
     });
 
+    it('renames without setting the file\'s times on the server, even times changed there meanwhile', { timeout: 30_000 }, async () => {
+      const dir = `retimed-${++counter}`;
+      const remote = join(tm.mount.remoteDir, dir);
+      const mnt = join(tm.mount.mountpoint, dir);
+      await mkdir(remote);
+      await writeFile(join(remote, 'moved'), 'x');
+      await utimes(join(remote, 'moved'), 1_000_000, 1_000_000);
+      expect((await ok('stat', ['-c', '%Y', join(mnt, 'moved')])).trim()).toBe('1000000');
+      // Someone on the server sets other times; the mount still shows the old ones for a while.
+      await utimes(join(remote, 'moved'), 2_000_000, 2_000_000);
+      await ok('mv', [join(mnt, 'moved'), join(mnt, 'renamed')]);
+      // The kernel follows a rename with the mtime it holds: sending that would undo the server's change.
+      expect((await stat(join(remote, 'renamed'))).mtimeMs).toBe(2_000_000_000);
+    });
+
     it('gives every small file its own bytes when many are opened at once, failed opens among them', { timeout: 60_000 }, async () => {
       // Small files are read together with their open, through the handle the
       // open is expected to get: parallel opens and closes keep many requests
