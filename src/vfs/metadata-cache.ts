@@ -137,7 +137,8 @@ export class MetadataCache {
    * directory's are asked again, and what was cached below both names goes.
    */
   renamed(from: string, to: string, attrs: RemoteAttrs, directory: boolean): void {
-    const left = directory ? 0 : this.attrs.remainingTtl(from);
+    // Attributes refreshed while the rename was on its way are newer than `attrs`.
+    const left = directory || this.attrs.get(from) !== attrs ? 0 : this.attrs.remainingTtl(from);
     this.removed(from);
     if (directory) {
       this.dropTree(from);

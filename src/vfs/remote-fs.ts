@@ -314,21 +314,20 @@ export class RemoteFs {
   }
 
   /**
-   * The cached attributes, when a setattr would set only times they already
+   * The cached attributes, when a setattr sets only an mtime they already
    * show in the whole seconds SFTP carries: the kernel's write-back cache
    * sends the mtime it holds with every ctime it keeps (after a rename, a
    * link, an unlink), which SFTP cannot set anyway; for a file written
-   * through the mount that is its own stamp, finer than the server's. Not
-   * while other times or written data are on their way: the file's times may
-   * be about to move.
+   * through the mount that is its own stamp, finer than the server's. A
+   * user's utimens carries the atime too and always goes out, as does
+   * anything while the file is open for writing (the write-back stamp, times
+   * waiting behind data) or other times are on their way.
    */
   private timesAlreadyShown(node: Inode, changes: AttrChanges): RemoteAttrs | undefined {
-    if (!setsOnlyTimes(changes)) return undefined;
-    if (node.unlinked || node.timesInFlight || this.handlesOf(node).some((h) => h.hasDirtyData)) return undefined;
+    if (!setsOnlyTimes(changes) || changes.mtimeMs === undefined || changes.atimeMs !== undefined || changes.kernelStamp) return undefined;
+    if (node.unlinked || node.timesInFlight || this.handlesOf(node).some((h) => h.mode.writable)) return undefined;
     const cached = this.cache.getAttrs(node.path);
-    if (!cached) return undefined;
-    const same = (wanted: number | undefined, shown: number) => wanted === undefined || Math.floor(wanted / 1000) === Math.floor(shown / 1000);
-    return same(changes.mtimeMs, cached.mtimeMs) && same(changes.atimeMs, cached.atimeMs) ? cached : undefined;
+    return cached && Math.floor(changes.mtimeMs / 1000) === Math.floor(cached.mtimeMs / 1000) ? cached : undefined;
   }
 
   private async changeAttrs(node: Inode, changes: AttrChanges, fh: number | undefined): Promise<Attr> {

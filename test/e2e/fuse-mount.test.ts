@@ -528,7 +528,7 @@ for entry in it: print(entry.name)
         await symlink('old', join(mounted.remoteDir, 'link'));
         const link = join(mounted.mountpoint, 'link');
         expect((await ok('readlink', [link])).trim()).toBe('old');
-        // ln -s through the mount: its target is known without asking.
+        // ln -s through the mount shows the target it was made with.
         await ok('ln', ['-s', 'made-here', join(mounted.mountpoint, 'ours')]);
         expect((await ok('readlink', [join(mounted.mountpoint, 'ours')])).trim()).toBe('made-here');
         await rm(join(mounted.remoteDir, 'link'));

@@ -11,7 +11,12 @@ import { LRUCache } from 'lru-cache';
  * change, in between.
  */
 export class DirListings<Entry> {
-  /** Abandoned listings (`ls | head`) go when newer ones push them out. */
+  /**
+   * Listings go only when newer ones push them out, also once read to the
+   * end: the kernel's readdir cache hands out the offsets of the listing
+   * that filled it to later readers, which come back here with them when
+   * that cache is dropped halfway.
+   */
   private readonly listings: LRUCache<number, { ino: number; entries: Entry[] }>;
   private lastNumber = 0;
 
@@ -33,10 +38,6 @@ export class DirListings<Entry> {
     return listing?.ino === ino ? { number, entries: listing.entries } : undefined;
   }
 
-  /** The reader has been told the end: nothing more will be asked of this listing. */
-  finish(number: number): void {
-    this.listings.delete(number);
-  }
 }
 
 /** Entries per listing an offset can address, and listings numbered before the numbers wrap: 2^32 × 2^21 stays within a double's exact integers. */

@@ -292,7 +292,6 @@ export class FuseDriver {
         ...(plus && !item.dot ? { entry: this.entry(attr) } : {}),
       });
     }
-    if (chosen.length === 0) this.listings.finish(number);
     const packed = this.session.replyDirectory(id, chosen, size, plus);
     // Should the addon pack fewer than computed, give back the lookups of the rest.
     if (plus) for (const extra of chosen.slice(packed)) if (extra.entry) this.fs.forget(extra.ino, 1);
