@@ -831,8 +831,9 @@ export class RemoteFs {
           return source && isDir(source) ? 'EPERM' : undefined;
         }),
       );
-      // Both names now share one remote file whose link count changed.
-      this.cache.staleAttrs(node.path);
+      // Both names now share one remote file; its link count changed, which
+      // SFTP does not show, so the source's cached attributes still hold (and
+      // the kernel's time update after the link finds them).
       this.cache.added(path, attrs);
       return this.entryFor(path, attrs);
     });

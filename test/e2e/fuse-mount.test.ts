@@ -212,7 +212,7 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       expect(existsSync(remote)).toBe(false);
     });
 
-    it('renames without setting the file\'s times on the server, even times changed there meanwhile', { timeout: 30_000 }, async () => {
+    it('renames and links without setting the file\'s times on the server, even times changed there meanwhile', { timeout: 30_000 }, async () => {
       const dir = `retimed-${++counter}`;
       const remote = join(tm.mount.remoteDir, dir);
       const mnt = join(tm.mount.mountpoint, dir);
@@ -223,7 +223,8 @@ describe.skipIf(!fuseUsable())('tmount mount (FUSE) through the CLI', () => {
       // Someone on the server sets other times; the mount still shows the old ones for a while.
       await utimes(join(remote, 'moved'), 2_000_000, 2_000_000);
       await ok('mv', [join(mnt, 'moved'), join(mnt, 'renamed')]);
-      // The kernel follows a rename with the mtime it holds: sending that would undo the server's change.
+      await ok('ln', [join(mnt, 'renamed'), join(mnt, 'linked')]);
+      // The kernel follows a rename or link with the mtime it holds: sending that would undo the server's change.
       expect((await stat(join(remote, 'renamed'))).mtimeMs).toBe(2_000_000_000);
     });
 
