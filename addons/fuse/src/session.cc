@@ -343,7 +343,9 @@ void Session::Negotiate(fuse_conn_info* conn) {
   };
   want(FUSE_CAP_ASYNC_READ);
   want(FUSE_CAP_PARALLEL_DIROPS);
+#ifdef FUSE_CAP_NO_OPENDIR_SUPPORT  // libfuse 3.5+
   kernelOpensDirs_.store((conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0, std::memory_order_relaxed);
+#endif
   // Always readdirplus, never the kernel's adaptive choice: an SFTP READDIR
   // returns every name's attributes anyway, so plus costs no extra round trip
   // and saves one LOOKUP per entry on `ls -l`, `find`, `git status`.
