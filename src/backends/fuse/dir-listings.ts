@@ -37,7 +37,6 @@ export class DirListings<Entry> {
     const listing = this.listings.get(number);
     return listing?.ino === ino ? { number, entries: listing.entries } : undefined;
   }
-
 }
 
 /** Entries per listing an offset can address, and listings numbered before the numbers wrap: 2^32 × 2^21 stays within a double's exact integers. */
