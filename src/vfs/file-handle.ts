@@ -48,9 +48,14 @@ export function blockVersion(node: Inode, remoteVersion: string): string {
   return `${node.contentId}:${node.dataGen}:${remoteVersion}`;
 }
 
+/** A time in milliseconds as SFTP v3 carries it: whole seconds. */
+export function wholeSeconds(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
 /** SFTP v3 sets both times together, in whole seconds. */
 export function sftpTimes(times: FileTimes): { atime: number; mtime: number } {
-  return { atime: Math.floor(times.atimeMs / 1000), mtime: Math.floor(times.mtimeMs / 1000) };
+  return { atime: wholeSeconds(times.atimeMs), mtime: wholeSeconds(times.mtimeMs) };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { RemoteAttrs } from '../remote/sftp-session.js';
 import { BoundedCache } from './bounded-cache.js';
 import { childPath, isInside } from './paths.js';
 import type { TimesClaim } from './times-order.js';
@@ -24,7 +25,7 @@ export interface Inode {
   /** Setattrs setting times that have not been answered yet. */
   timesInFlight?: number;
   /** A symlink's target, with the cached attributes it was read (or made) under: it holds while those are the ones cached. */
-  link?: { attrs: object; target: string };
+  link?: { attrs: RemoteAttrs; target: string };
 }
 
 /**

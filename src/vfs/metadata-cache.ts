@@ -145,7 +145,7 @@ export class MetadataCache {
       this.dropTree(to);
     }
     this.added(to, attrs);
-    if (left > 0 && this.options.attrTtlMs > 0) this.attrs.set(to, attrs, left);
+    if (left > 0) this.attrs.set(to, attrs, left);
     else this.staleAttrs(to);
   }
 

@@ -5,7 +5,7 @@ import type { RemoteAttrs, RemoteStatvfs, SftpSession } from '../remote/sftp-ses
 import { SftpOpen } from '../remote/sftp-session.js';
 import { BlockCache } from './block-cache.js';
 import { type ErrnoCode, FsError, fromSftpError, isFailureStatus, PresumedMissing } from './errors.js';
-import { blockVersion, contentVersion, FileHandle, sftpTimes, type FileTimes, type HandleIo, type PendingTimes } from './file-handle.js';
+import { blockVersion, contentVersion, FileHandle, sftpTimes, wholeSeconds, type FileTimes, type HandleIo, type PendingTimes } from './file-handle.js';
 import { FileType, isDir, isRegular } from './file-type.js';
 import { type Inode, InodeTable, ROOT_INO } from './inode-table.js';
 import { type ListingEntries, ListingFetcher } from './listing-fetcher.js';
@@ -324,10 +324,10 @@ export class RemoteFs {
    * waiting behind data) or other times are on their way.
    */
   private timesAlreadyShown(node: Inode, changes: AttrChanges): RemoteAttrs | undefined {
-    if (!setsOnlyTimes(changes) || changes.mtimeMs === undefined || changes.atimeMs !== undefined || changes.kernelStamp) return undefined;
+    if (!keepsSizeModeOwner(changes) || changes.mtimeMs === undefined || changes.atimeMs !== undefined || changes.kernelStamp) return undefined;
     if (node.unlinked || node.timesInFlight || this.handlesOf(node).some((h) => h.mode.writable)) return undefined;
     const cached = this.cache.getAttrs(node.path);
-    return cached && Math.floor(changes.mtimeMs / 1000) === Math.floor(cached.mtimeMs / 1000) ? cached : undefined;
+    return cached && wholeSeconds(changes.mtimeMs) === wholeSeconds(cached.mtimeMs) ? cached : undefined;
   }
 
   private async changeAttrs(node: Inode, changes: AttrChanges, fh: number | undefined): Promise<Attr> {
@@ -335,7 +335,7 @@ export class RemoteFs {
     const handle = fh === undefined ? undefined : this.handles.get(fh);
     const viaHandle = node.unlinked ? (handle ?? this.anyHandle(node)) : undefined;
     if (node.unlinked && !viaHandle) throw new FsError('ENOENT', 'setattr', node.path, 'the file was removed');
-    const onlyTimes = setsOnlyTimes(changes);
+    const onlyTimes = keepsSizeModeOwner(changes);
     // Requests are handled concurrently, but times must end as the last one
     // to arrive set them: the kernel's write-back stamp and a futimens right
     // after it (cp -p) are both in flight at a close.
@@ -923,16 +923,16 @@ function opensForWriting(flags: number): boolean {
   return access === OpenFlags.wronly || access === OpenFlags.rdwr;
 }
 
-/** The times a change leaves: the ones it sets, the current ones for the rest (needed only when it sets one). */
 function setsTimes(changes: AttrChanges): boolean {
   return changes.atimeMs !== undefined || changes.mtimeMs !== undefined;
 }
 
 /** Leaves size, mode and owner alone (times may or may not be set). */
-function setsOnlyTimes(changes: AttrChanges): boolean {
+function keepsSizeModeOwner(changes: AttrChanges): boolean {
   return changes.size === undefined && changes.mode === undefined && changes.uid === undefined && changes.gid === undefined;
 }
 
+/** The times a change leaves: the ones it sets, the current ones for the rest (needed only when it sets one). */
 function timesAfter(changes: AttrChanges, current: RemoteAttrs | undefined): FileTimes {
   return { atimeMs: changes.atimeMs ?? current!.atimeMs, mtimeMs: changes.mtimeMs ?? current!.mtimeMs };
 }
